@@ -1,0 +1,49 @@
+"""The ``clinicast`` command: one group, a subcommand per area.
+
+Errors the operator can fix (bad settings, unreachable services, bad input) are printed as one
+line naming what to change, with exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from training.errors import ClinicastError
+
+
+class ClinicastGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClinicastError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=ClinicastGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="clinicast")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Clinicast: lectures for county medical communities, live and on demand.
+
+    Settings come from CLINICAST_* environment variables or the TOML file named by
+    CLINICAST_SETTINGS_FILE; `clinicast config` shows the effective ones.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _register() -> None:
+    from infra.cli import admin, run
+
+    for command in (*admin.COMMANDS, *run.COMMANDS):
+        main.add_command(command)
+
+
+_register()

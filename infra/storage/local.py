@@ -1,0 +1,134 @@
+"""``BlobStore`` on a local directory: for tests of the layers above storage, and for a
+deployment that keeps media on a mounted disk. Objects live under ``root/objects``; their
+SHA-256 and content type under ``root/meta`` (JSON beside nothing the player fetches)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from infra.storage.hashing import CHUNK, sha256_bytes, sha256_file
+from training.errors import IntegrityError, StorageError, ValidationError
+from training.ports import ProgressCallback, StoredObject
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects = root / "objects"
+        self.meta = root / "meta"
+        self.objects.mkdir(parents=True, exist_ok=True)
+        self.meta.mkdir(parents=True, exist_ok=True)
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        parts = PurePosixPath(key).parts
+        if not parts or key.startswith("/") or any(part in ("..", ".") for part in parts):
+            raise ValidationError(f"not a valid object key: {key!r}")
+        return self.objects.joinpath(*parts), self.meta.joinpath(*parts[:-1], parts[-1] + ".json")
+
+    def check(self) -> None:
+        if not os.access(self.objects, os.W_OK):
+            raise StorageError(f"{self.objects} is not writable")
+
+    def _write_meta(
+        self, key: str, size: int, digest: str, content_type: str | None
+    ) -> StoredObject:
+        _, meta = self._paths(key)
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps({"size": size, "sha256": digest, "content_type": content_type}))
+        return StoredObject(key, size, digest, content_type)
+
+    def _atomic_write(
+        self, target: Path, source: Path | bytes, progress: ProgressCallback | None
+    ) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(source, bytes):
+                    out.write(source)
+                else:
+                    with source.open("rb") as src:
+                        while chunk := src.read(CHUNK):
+                            out.write(chunk)
+                            if progress:
+                                progress(len(chunk))
+            Path(partial).replace(target)
+        finally:
+            Path(partial).unlink(missing_ok=True)
+
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> StoredObject:
+        target, _ = self._paths(key)
+        self._atomic_write(target, path, progress)
+        return self._write_meta(key, target.stat().st_size, sha256_file(target), content_type)
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> StoredObject:
+        target, _ = self._paths(key)
+        self._atomic_write(target, data, None)
+        return self._write_meta(key, len(data), sha256_bytes(data), content_type)
+
+    def stat(self, key: str) -> StoredObject:
+        target, meta = self._paths(key)
+        if not target.is_file():
+            raise FileNotFoundError(key)
+        info = json.loads(meta.read_text()) if meta.exists() else {}
+        return StoredObject(
+            key, target.stat().st_size, info.get("sha256"), info.get("content_type")
+        )
+
+    def exists(self, key: str) -> bool:
+        return self._paths(key)[0].is_file()
+
+    def get_file(
+        self, key: str, path: Path, *, progress: ProgressCallback | None = None
+    ) -> StoredObject:
+        stored = self.stat(key)
+        self._atomic_write(path, self._paths(key)[0], progress)
+        if stored.sha256 and sha256_file(path) != stored.sha256:
+            path.unlink()
+            raise IntegrityError(f"{key}: SHA-256 does not match the recorded one")
+        return stored
+
+    def get_bytes(self, key: str) -> bytes:
+        stored = self.stat(key)
+        data = self._paths(key)[0].read_bytes()
+        if stored.sha256 and sha256_bytes(data) != stored.sha256:
+            raise IntegrityError(f"{key}: SHA-256 does not match the recorded one")
+        return data
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        for path in sorted(self.objects.rglob("*")):
+            key = path.relative_to(self.objects).as_posix()
+            if path.is_file() and not path.name.endswith(".part") and key.startswith(prefix):
+                yield StoredObject(key, path.stat().st_size)
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        stored = self.stat(source_key)
+        target, _ = self._paths(target_key)
+        self._atomic_write(target, self._paths(source_key)[0], None)
+        self._write_meta(
+            target_key, stored.size, stored.sha256 or sha256_file(target), stored.content_type
+        )
+
+    def delete(self, key: str) -> None:
+        for path in self._paths(key):
+            path.unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = [obj.key for obj in self.list(prefix)]
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+    def url_for(self, key: str, *, expires_in: int) -> str | None:
+        return None  # the portal serves local objects itself

@@ -1,0 +1,260 @@
+"""``BlobStore`` on any S3-compatible service, through boto3.
+
+Large files go up and down as multipart transfers with a fixed part size and a fixed number of
+threads, so memory stays bounded whatever the file's size. Every object carries the SHA-256 of
+its bytes in its metadata (``x-amz-meta-sha256``), checked after every upload and every download.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, EndpointConnectionError
+
+from infra.storage.hashing import sha256_bytes, sha256_file
+from training.errors import (
+    ConfigurationError,
+    IntegrityError,
+    StorageAuthError,
+    StorageError,
+    StorageUnavailable,
+)
+from training.ports import ProgressCallback, StoredObject
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MIB = 1024 * 1024
+NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+DENIED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}
+
+
+def make_s3_client(
+    endpoint_url: str,
+    access_key: str,
+    secret_key: str,
+    *,
+    region: str = "us-east-1",
+    addressing_style: str = "path",
+    connect_timeout: float = 5.0,
+    max_attempts: int = 5,
+) -> S3Client:
+    """The one place boto3 clients are made: retries with backoff ("standard" mode), short
+    connect timeouts, and checksums only where S3 requires them (we keep our own SHA-256, and
+    not every S3-compatible server speaks the newer CRC headers)."""
+    config = Config(
+        region_name=region,
+        signature_version="s3v4",
+        s3=cast(Any, {"addressing_style": addressing_style}),
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=120,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=config,
+    )
+
+
+@contextlib.contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Map boto3's errors to ours at the seam."""
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in NOT_FOUND:
+            raise FileNotFoundError(what) from None
+        if code in DENIED:
+            raise StorageAuthError(
+                f"object storage refused access to {what} ({code}): check "
+                "CLINICAST_STORAGE__ACCESS_KEY and CLINICAST_STORAGE__SECRET_KEY"
+            ) from None
+        if code == "InvalidBucketName":
+            raise ConfigurationError(
+                "CLINICAST_STORAGE__BUCKET", f"not a valid bucket name: {what}"
+            ) from None
+        if code == "NoSuchBucket":
+            raise StorageError(
+                f"the bucket does not exist (CLINICAST_STORAGE__BUCKET): {what}"
+            ) from None
+        raise StorageError(f"object storage failed on {what}: {code} {exc}") from None
+    except (EndpointConnectionError, ConnectionError) as exc:
+        raise StorageUnavailable(
+            f"object storage is unreachable (CLINICAST_STORAGE__ENDPOINT_URL): {exc}"
+        ) from None
+    except BotoCoreError as exc:
+        raise StorageError(f"object storage failed on {what}: {exc}") from None
+
+
+class S3BlobStore:
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        multipart_threshold: int = 16 * MIB,
+        multipart_chunksize: int = 8 * MIB,
+        max_concurrency: int = 4,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        # Memory in flight is about chunksize × concurrency, whatever the file's size.
+        self.transfer = TransferConfig(
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=multipart_chunksize,
+            max_concurrency=max_concurrency,
+            max_io_queue=max_concurrency * 2,
+            io_chunksize=256 * 1024,
+        )
+
+    def ensure_bucket(self) -> None:
+        with storage_errors(f"bucket {self.bucket}"):
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) not in NOT_FOUND | {
+                    "NoSuchBucket"
+                }:
+                    raise
+                self.client.create_bucket(Bucket=self.bucket)
+
+    def check(self) -> None:
+        with storage_errors(f"bucket {self.bucket}"):
+            self.client.head_bucket(Bucket=self.bucket)
+
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> StoredObject:
+        digest = sha256_file(path)
+        extra: dict[str, Any] = {"Metadata": {"sha256": digest}}
+        if content_type:
+            extra["ContentType"] = content_type
+        with storage_errors(key):
+            self.client.upload_file(
+                str(path),
+                self.bucket,
+                key,
+                ExtraArgs=extra,
+                Callback=progress,
+                Config=self.transfer,
+            )
+        stored = self.stat(key)
+        if stored.size != path.stat().st_size or stored.sha256 != digest:
+            raise IntegrityError(f"{key}: the stored object does not match what was uploaded")
+        return stored
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> StoredObject:
+        digest = sha256_bytes(data)
+        extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        with storage_errors(key):
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, Metadata={"sha256": digest}, **extra
+            )
+        return StoredObject(key, len(data), digest, content_type)
+
+    def get_file(
+        self, key: str, path: Path, *, progress: ProgressCallback | None = None
+    ) -> StoredObject:
+        """Download to ``path`` (atomically: a temporary file beside it, renamed when verified)."""
+        stored = self.stat(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        os.close(fd)
+        try:
+            with storage_errors(key):
+                self.client.download_file(
+                    self.bucket, key, partial, Callback=progress, Config=self.transfer
+                )
+            self._verify(stored, sha256_file(Path(partial)))
+            Path(partial).replace(path)
+        finally:
+            Path(partial).unlink(missing_ok=True)
+        return stored
+
+    def get_bytes(self, key: str) -> bytes:
+        with storage_errors(key):
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            data = response["Body"].read()
+        stored = StoredObject(key, len(data), response.get("Metadata", {}).get("sha256"))
+        self._verify(stored, sha256_bytes(data))
+        return data
+
+    @staticmethod
+    def _verify(stored: StoredObject, actual: str) -> None:
+        if stored.sha256 is not None and stored.sha256 != actual:
+            raise IntegrityError(
+                f"{stored.key}: SHA-256 {actual} does not match the recorded {stored.sha256}"
+            )
+
+    def stat(self, key: str) -> StoredObject:
+        with storage_errors(key):
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        return StoredObject(
+            key,
+            int(head["ContentLength"]),
+            head.get("Metadata", {}).get("sha256"),
+            head.get("ContentType"),
+        )
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.stat(key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        with storage_errors(prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield StoredObject(item["Key"], int(item["Size"]))
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        """Server-side copy, metadata (and so the checksum) included; multipart when large."""
+        with storage_errors(source_key):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": source_key},
+                self.bucket,
+                target_key,
+                Config=self.transfer,
+            )
+
+    def delete(self, key: str) -> None:
+        with storage_errors(key):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = [obj.key for obj in self.list(prefix)]
+        for start in range(0, len(keys), 1000):
+            batch: list[Any] = [{"Key": key} for key in keys[start : start + 1000]]
+            with storage_errors(prefix):
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+        return len(keys)
+
+    def url_for(self, key: str, *, expires_in: int) -> str | None:
+        with storage_errors(key):
+            return self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+            )

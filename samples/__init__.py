@@ -1,0 +1,1 @@
+"""Sample data: the county roster and generators of synthetic lectures."""

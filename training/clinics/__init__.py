@@ -1,0 +1,1 @@
+"""Clinics: a tree of county → township → village, each with a declared bandwidth."""

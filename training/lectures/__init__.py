@@ -1,0 +1,1 @@
+"""Lectures: their schedule, their specialist and their audience of clinics."""

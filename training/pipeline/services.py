@@ -1,0 +1,317 @@
+"""The job ledger: every state change is a conditional UPDATE, so two workers, two sweeps or a
+worker and a sweep can race and the database decides who wins."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy.engine import CursorResult
+from sqlmodel import Session, col, select
+
+from training.base import utcnow
+from training.errors import JobNotFound, ValidationError
+from training.pipeline.models import FINISHED, Job, JobStatus, WorkerPresence
+from training.pipeline.registry import JobKind
+
+DISPATCH_KEY = "clinicast.jobs_to_dispatch"
+"""``session.info`` key: Dispatches of the jobs enqueued in this transaction, to be sent after
+the commit (a worker must never receive a job it cannot yet see)."""
+
+
+def take_pending_dispatches(session: Session) -> list[Dispatch]:
+    """The jobs the just-committed transaction enqueued (each handed out once)."""
+    return list(session.info.pop(DISPATCH_KEY, []))
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's claim on one attempt of one job."""
+
+    job_id: int
+    token: str
+    attempt: int
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A job that must be (re)announced to the broker."""
+
+    job_id: int
+    kind: str
+    queue: str
+    countdown: float = 0.0
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+class JobService:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- enqueueing (inside the caller's transaction) -------------------------------------
+
+    def enqueue(
+        self,
+        kind: JobKind,
+        payload: dict[str, Any],
+        *,
+        dedupe_key: str | None = None,
+        delay: float = 0.0,
+    ) -> Job:
+        """Record a job in the current transaction; it is announced after the commit.
+
+        With a ``dedupe_key`` the same step is never queued twice: an unfinished or succeeded
+        job with that key is returned as it is, a failed or cancelled one is queued again.
+        """
+        if dedupe_key is not None:
+            existing = self.session.exec(select(Job).where(Job.dedupe_key == dedupe_key)).first()
+            if existing is not None:
+                if existing.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                    self._requeue(existing)
+                return existing
+        job = Job(
+            kind=kind.name,
+            queue=kind.queue,
+            payload=payload,
+            dedupe_key=dedupe_key,
+            max_attempts=kind.max_attempts,
+            not_before=utcnow() + timedelta(seconds=delay),
+        )
+        self.session.add(job)
+        self.session.flush()
+        self._announce_after_commit(job, delay)
+        return job
+
+    def _announce_after_commit(self, job: Job, countdown: float = 0.0) -> None:
+        assert job.id is not None
+        pending = self.session.info.setdefault(DISPATCH_KEY, [])
+        pending.append(Dispatch(job.id, job.kind, job.queue, countdown=countdown))
+
+    def _requeue(self, job: Job) -> None:
+        job.status, job.attempts, job.error = JobStatus.QUEUED, 0, None
+        job.progress, job.message, job.finished_at = 0.0, "", None
+        job.not_before = job.updated_at = utcnow()
+        job.dispatched_at = None
+        self.session.add(job)
+        self.session.flush()
+        self._announce_after_commit(job)
+
+    def get(self, job_id: int) -> Job:
+        job = self.session.get(Job, job_id)
+        if job is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        return job
+
+    def restart(self, job_id: int) -> Job:
+        """Queue a failed or cancelled job again from its first attempt (an admin's action)."""
+        job = self.get(job_id)
+        if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+            raise ValidationError(
+                f"job {job_id} is {job.status.value}; only failed or cancelled jobs restart"
+            )
+        self._requeue(job)
+        return job
+
+    def cancel(self, job_id: int) -> Job:
+        """Stop a job: a running attempt notices at its next heartbeat."""
+        job = self.get(job_id)
+        if job.status not in FINISHED:
+            job.status, job.finished_at, job.lease_token = JobStatus.CANCELLED, utcnow(), None
+            self.session.add(job)
+            self.session.flush()
+        return job
+
+    def recent(self, limit: int = 50) -> list[Job]:
+        return list(self.session.exec(select(Job).order_by(col(Job.id).desc()).limit(limit)))
+
+    def counts_by_status(self) -> dict[str, int]:
+        rows = self.session.exec(select(Job.status, func.count()).group_by(Job.status))
+        return {str(status): int(count) for status, count in rows}
+
+    # --- a worker's side (each call commits at once) --------------------------------------
+
+    def claim(self, job_id: int, worker: str, *, now: datetime | None = None) -> Lease | None:
+        """Take the job for one attempt, or None if it is not there to take (a duplicate
+        delivery, a job already running elsewhere, finished, or not due yet)."""
+        now = now or utcnow()
+        token = secrets.token_hex(16)
+        self.session.exec(
+            update(Job).where(col(Job.id) == job_id).values(deliveries=Job.deliveries + 1)
+        )
+        claimed = self.session.exec(
+            update(Job)
+            .where(
+                col(Job.id) == job_id,
+                col(Job.status) == JobStatus.QUEUED,
+                col(Job.not_before) <= now,
+            )
+            .values(
+                status=JobStatus.RUNNING,
+                attempts=Job.attempts + 1,
+                lease_token=token,
+                leased_by=worker,
+                heartbeat_at=now,
+                updated_at=now,
+            )
+        )
+        self.session.commit()
+        if _rowcount(claimed) != 1:
+            return None
+        job = self.get(job_id)
+        return Lease(job_id, token, job.attempts, job.kind, dict(job.payload))
+
+    def heartbeat(self, lease: Lease, progress: float, message: str) -> bool:
+        """Prove the attempt is alive and record its progress. False: the lease is gone (the
+        job was cancelled, or swept after this worker stalled) and the attempt must stop."""
+        now = utcnow()
+        result = self.session.exec(
+            update(Job)
+            .where(*self._held(lease))
+            .values(heartbeat_at=now, updated_at=now, progress=progress, message=message[:500])
+        )
+        self.session.commit()
+        return _rowcount(result) == 1
+
+    def complete(self, lease: Lease, message: str = "") -> bool:
+        now = utcnow()
+        result = self.session.exec(
+            update(Job)
+            .where(*self._held(lease))
+            .values(
+                status=JobStatus.SUCCEEDED,
+                progress=1.0,
+                message=message[:500],
+                error=None,
+                lease_token=None,
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        self.session.commit()
+        return _rowcount(result) == 1
+
+    def fail(self, lease: Lease, error: str, *, retry_backoff: float) -> Dispatch | None:
+        """End the attempt with ``error``. Returns the Dispatch of the retry, or None when the
+        job has used its attempts (it is then failed, with the error kept for people)."""
+        now = utcnow()
+        job = self.get(lease.job_id)
+        self.session.refresh(job)
+        if job.attempts < job.max_attempts:
+            delay = retry_backoff * 2 ** (job.attempts - 1)
+            values: dict[str, Any] = {
+                "status": JobStatus.QUEUED,
+                "not_before": now + timedelta(seconds=delay),
+                "dispatched_at": now,
+            }
+        else:
+            delay, values = 0.0, {"status": JobStatus.FAILED, "finished_at": now}
+        result = self.session.exec(
+            update(Job)
+            .where(*self._held(lease))
+            .values(error=error, lease_token=None, updated_at=now, **values)
+        )
+        self.session.commit()
+        if _rowcount(result) != 1 or values["status"] is JobStatus.FAILED:
+            return None
+        return Dispatch(job.id or lease.job_id, job.kind, job.queue, countdown=delay)
+
+    @staticmethod
+    def _held(lease: Lease) -> tuple[Any, ...]:
+        return (
+            col(Job.id) == lease.job_id,
+            col(Job.lease_token) == lease.token,
+            col(Job.status) == JobStatus.RUNNING,
+        )
+
+    # --- the sweep ------------------------------------------------------------------------
+
+    def sweep(self, *, lease_seconds: float, redispatch_after: float) -> list[Dispatch]:
+        """Recover what the broker lost or a dead worker left behind.
+
+        A running job whose heartbeat is older than ``lease_seconds`` lost its worker: it is
+        queued again, or failed once it has used its attempts (a poison file that kills every
+        worker it touches stops here). A queued job announced longer than ``redispatch_after``
+        ago and still not claimed lost its message: it is announced again. Safe to run in many
+        processes at once: every change is conditional, and a duplicate announcement finds
+        nothing to claim.
+        """
+        now = utcnow()
+        self._reclaim_stale(now - timedelta(seconds=lease_seconds), now)
+        due = self.session.exec(
+            select(Job).where(
+                col(Job.status) == JobStatus.QUEUED,
+                col(Job.not_before) <= now,
+                or_(
+                    col(Job.dispatched_at).is_(None),
+                    col(Job.dispatched_at) < now - timedelta(seconds=redispatch_after),
+                ),
+            )
+        ).all()
+        dispatches = [Dispatch(job.id, job.kind, job.queue) for job in due if job.id is not None]
+        self.mark_dispatched([d.job_id for d in dispatches], now)
+        return dispatches
+
+    def _reclaim_stale(self, cutoff: datetime, now: datetime) -> None:
+        stale = self.session.exec(
+            select(Job).where(col(Job.status) == JobStatus.RUNNING, col(Job.heartbeat_at) < cutoff)
+        ).all()
+        for job in stale:
+            lost = f"worker {job.leased_by} lost during attempt {job.attempts} (no heartbeat)"
+            final = job.attempts >= job.max_attempts
+            self.session.exec(
+                update(Job)
+                .where(
+                    col(Job.id) == job.id,
+                    col(Job.lease_token) == job.lease_token,
+                    col(Job.heartbeat_at) < cutoff,
+                )
+                .values(
+                    status=JobStatus.FAILED if final else JobStatus.QUEUED,
+                    error=lost if not job.error or final else f"{lost}; before: {job.error}",
+                    lease_token=None,
+                    dispatched_at=None,
+                    finished_at=now if final else None,
+                    updated_at=now,
+                )
+            )
+        self.session.commit()
+
+    def mark_dispatched(self, job_ids: list[int], now: datetime | None = None) -> None:
+        if job_ids:
+            self.session.exec(
+                update(Job)
+                .where(and_(col(Job.id).in_(job_ids), col(Job.status) == JobStatus.QUEUED))
+                .values(dispatched_at=now or utcnow())
+            )
+            self.session.commit()
+
+    # --- workers --------------------------------------------------------------------------
+
+    def touch_worker(self, name: str, queues: str) -> None:
+        now = utcnow()
+        presence = self.session.get(WorkerPresence, name)
+        if presence is None:
+            presence = WorkerPresence(name=name, queues=queues, started_at=now, last_seen=now)
+        presence.last_seen, presence.queues = now, queues
+        self.session.add(presence)
+        self.session.commit()
+
+    def forget_worker(self, name: str) -> None:
+        presence = self.session.get(WorkerPresence, name)
+        if presence is not None:
+            self.session.delete(presence)
+            self.session.commit()
+
+    def live_workers(self, within_seconds: float) -> list[WorkerPresence]:
+        since = utcnow() - timedelta(seconds=within_seconds)
+        query = select(WorkerPresence).where(col(WorkerPresence.last_seen) >= since)
+        return list(self.session.exec(query))

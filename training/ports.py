@@ -1,0 +1,107 @@
+"""The small protocols through which the domain reaches the outside world.
+
+``infra`` implements them (S3 and local object storage, faster-whisper, the Celery job engine);
+tests may pass simple implementations of their own to test the layers above a seam.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of bytes moved since the previous call."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the object store knows about one object."""
+
+    key: str
+    size: int
+    sha256: str | None = None
+    content_type: str | None = None
+
+
+class BlobStore(Protocol):
+    """Object storage. Keys are ``/``-separated paths such as ``lectures/12/source.mp4``.
+
+    A missing object raises :class:`FileNotFoundError`; other failures raise
+    :class:`training.errors.StorageError` subclasses. Every object written through the store
+    carries its SHA-256, and reads verify it (:class:`training.errors.IntegrityError`).
+    """
+
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> StoredObject: ...
+
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str | None = None
+    ) -> StoredObject: ...
+
+    def get_file(
+        self, key: str, path: Path, *, progress: ProgressCallback | None = None
+    ) -> StoredObject: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def stat(self, key: str) -> StoredObject: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[StoredObject]: ...
+
+    def copy(self, source_key: str, target_key: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+
+    def url_for(self, key: str, *, expires_in: int) -> str | None:
+        """A short-lived URL that fetches the object directly, or None where the store has none
+        (the local directory store): then the portal serves the bytes itself."""
+        ...
+
+    def check(self) -> None:
+        """Raise a StorageError if the store cannot be used right now (readiness probes)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    """One stretch of recognised speech, in seconds from the start of the audio."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """A whole transcript: the language spoken and its segments in order."""
+
+    language: str
+    duration: float
+    segments: list[SpeechSegment] = field(default_factory=list)
+
+
+class Transcriber(Protocol):
+    """Speech-to-text. ``progress`` gets the share of the audio done, from 0.0 to 1.0."""
+
+    def transcribe(
+        self,
+        audio: Path,
+        *,
+        language: str | None = None,
+        initial_prompt: str | None = None,
+        progress: Callable[[float], None] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> Transcription: ...

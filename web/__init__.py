@@ -1,0 +1,1 @@
+"""The Litestar portal: pages, the JSON API, health and metrics."""

@@ -1,0 +1,105 @@
+"""The app factory: ``create_app(settings)`` builds the portal from plain settings."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from infra.jobs.engine import CeleryDispatcher, import_job_modules, make_celery
+from infra.runtime import open_database
+from infra.settings import Settings, load_settings
+from infra.storage.factory import blob_store_from_settings
+from web import i18n
+from web.auth import current_user
+from web.controllers.api import LecturesApi
+from web.controllers.health import HealthController
+from web.controllers.pages import PagesController
+from web.errors import EXCEPTION_HANDLERS
+from web.state import Services
+
+HERE = Path(__file__).parent
+
+
+class HttpMetricsController(PrometheusController):
+    path = "/metrics/http"
+
+
+def build_services(settings: Settings) -> Services:
+    import_job_modules(settings)
+    celery = make_celery(settings)
+    dispatcher = CeleryDispatcher(celery)
+    database = open_database(settings, after_commit=dispatcher.after_commit)
+    dispatcher.session_factory = database.sessions
+    return Services(
+        settings=settings,
+        engine=database.engine,
+        sessions=database.sessions,
+        blobs=blob_store_from_settings(settings),
+        celery=celery,
+    )
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    services = services or build_services(settings)
+    secret = hashlib.sha256(settings.secret_key().encode()).digest()
+
+    def provide_services() -> Services:
+        return services
+
+    def set_locale(request: Request[Any, Any, Any]) -> None:
+        user = current_user(request, services)
+        i18n.current_locale.set(
+            i18n.negotiate(
+                user.locale if user else None,
+                request.cookies.get("lang"),
+                settings.web.default_locale,
+            )
+        )
+
+    template_config = TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
+    jinja = template_config.engine_instance.engine
+    jinja.globals.update(_=i18n.gettext, current_locale=i18n.current_locale.get)
+    jinja.filters["localtime"] = i18n.localtime
+    return Litestar(
+        route_handlers=[
+            PagesController,
+            HealthController,
+            LecturesApi,
+            HttpMetricsController,
+            create_static_files_router(path="/static", directories=[HERE / "static"]),
+        ],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        before_request=set_locale,
+        middleware=[
+            CookieBackendConfig(
+                secret=secret, httponly=True, samesite="lax", max_age=12 * 3600
+            ).middleware,
+            PrometheusConfig(
+                app_name="clinicast", prefix="clinicast", exclude=["/metrics"]
+            ).middleware,
+        ],
+        csrf_config=CSRFConfig(
+            secret=secret.hex(), cookie_samesite="lax", safe_methods={"GET", "HEAD", "OPTIONS"}
+        ),
+        template_config=template_config,
+        openapi_config=OpenAPIConfig(title="Clinicast API", version="1", path="/schema"),
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        state=State({"settings": settings}),
+    )
+
+
+def create_app_from_environment() -> Litestar:
+    """uvicorn's factory (``clinicast serve``): settings from the environment."""
+    return create_app(load_settings())

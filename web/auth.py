@@ -1,0 +1,58 @@
+"""Who is asking: the user id in the signed session cookie, resolved per request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import time
+from collections import defaultdict, deque
+
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException
+
+from training.accounts.models import User
+from web.state import Services
+
+SESSION_USER = "user_id"
+
+
+def current_user(request: Request[Any, Any, Any], services: Services) -> User | None:
+    user_id = request.session.get(SESSION_USER) if "session" in request.scope else None
+    if not isinstance(user_id, int):
+        return None
+    with services.sessions() as session:
+        user = session.get(User, user_id)
+        if user is None or not user.is_active:
+            return None
+        session.expunge(user)
+        return user
+
+
+def require_user(request: Request[Any, Any, Any], services: Services) -> User:
+    user = current_user(request, services)
+    if user is None:
+        raise NotAuthorizedException("sign in first")
+    return user
+
+
+class LoginThrottle:
+    """At most ``limit`` failed sign-ins per client address and per username in ``window``
+    seconds: enough for a doctor who mistypes, too few for guessing."""
+
+    def __init__(self, limit: int = 5, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _recent(self, key: str) -> deque[float]:
+        failures = self._failures[key]
+        while failures and failures[0] < time.monotonic() - self.window:
+            failures.popleft()
+        return failures
+
+    def blocked(self, *keys: str) -> bool:
+        return any(len(self._recent(key)) >= self.limit for key in keys)
+
+    def failed(self, *keys: str) -> None:
+        for key in keys:
+            self._recent(key).append(time.monotonic())

@@ -1,0 +1,76 @@
+"""Liveness, readiness and metrics for operators and load balancers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Controller, MediaType, Response, get
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import text
+
+from training.pipeline.services import JobService
+from web.state import Services
+
+
+class HealthController(Controller):
+    @get("/healthz", sync_to_thread=False)
+    def healthz(self) -> dict[str, str]:
+        """The process answers. (What it depends on: /readyz.)"""
+        return {"status": "ok"}
+
+    @get("/readyz", sync_to_thread=True)
+    def readyz(self, services: Services) -> Response[dict[str, Any]]:
+        """Database, object storage, job broker and at least one live worker."""
+        checks = {
+            "database": _check(lambda: _ping_database(services)),
+            "storage": _check(services.blobs.check),
+            "broker": _check(lambda: _ping_broker(services)),
+            "workers": _check(lambda: _live_workers(services)),
+        }
+        ready = all(check["ok"] for check in checks.values())
+        return Response({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @get("/metrics", sync_to_thread=True, media_type=MediaType.TEXT)
+    def metrics(self, services: Services) -> Response[bytes]:
+        """Prometheus text format: jobs by status and live workers (request metrics are
+        exported by the Prometheus middleware at /metrics/http)."""
+        registry = CollectorRegistry()
+        jobs = Gauge("clinicast_jobs", "Jobs of record by status", ["status"], registry=registry)
+        workers = Gauge("clinicast_workers_live", "Workers seen recently", registry=registry)
+        with services.sessions() as session:
+            service = JobService(session)
+            for status, count in service.counts_by_status().items():
+                jobs.labels(status=status).set(count)
+            workers.set(len(service.live_workers(3 * services.settings.jobs.sweep_seconds)))
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+
+def _check(probe: Any) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        detail = probe()
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
+        return {"ok": False, "error": str(exc)[:300]}
+    result: dict[str, Any] = {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
+    if detail is not None:
+        result["detail"] = detail
+    return result
+
+
+def _ping_database(services: Services) -> None:
+    with services.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _ping_broker(services: Services) -> None:
+    with services.celery.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=3)
+
+
+def _live_workers(services: Services) -> list[str]:
+    with services.sessions() as session:
+        live = JobService(session).live_workers(3 * services.settings.jobs.sweep_seconds)
+    if not live:
+        raise RuntimeError("no worker has been seen recently")
+    return [worker.name for worker in live]
