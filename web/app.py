@@ -60,17 +60,16 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
     def set_locale(request: Request[Any, Any, Any]) -> None:
         user = current_user(request, services)
-        i18n.current_locale.set(
-            i18n.negotiate(
-                user.locale if user else None,
-                request.cookies.get("lang"),
-                settings.web.default_locale,
-            )
+        # request.state, not a context variable: sync handlers run in worker threads.
+        request.state.locale = i18n.negotiate(
+            user.locale if user else None,
+            request.cookies.get("lang"),
+            settings.web.default_locale,
         )
 
     template_config = TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
     jinja = template_config.engine_instance.engine
-    jinja.globals.update(_=i18n.gettext, current_locale=i18n.current_locale.get)
+    jinja.globals.update(_=i18n.template_gettext, current_locale=i18n.template_locale)
     jinja.filters["localtime"] = i18n.localtime
     return Litestar(
         route_handlers=[

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
 from collections import defaultdict, deque
+from typing import Any
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException

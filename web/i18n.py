@@ -6,12 +6,14 @@ user, then the ``lang`` cookie, then the portal's default.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
+
 LOCALES = ("zh-CN", "en")
-current_locale: ContextVar[str] = ContextVar("current_locale", default="zh-CN")
 
 ZH_CN = {
     "Clinicast": "县域医学远程培训",
@@ -43,8 +45,25 @@ ZH_CN = {
 CATALOGUES = {"zh-CN": ZH_CN, "en": {}}
 
 
-def gettext(message: str) -> str:
-    return CATALOGUES.get(current_locale.get(), {}).get(message, message)
+def translate(message: str, locale: str) -> str:
+    return CATALOGUES.get(locale, {}).get(message, message)
+
+
+def request_locale(context: Context) -> str:
+    """The locale the app put on the request (``request.state.locale``) before the handler."""
+    request: Any = context.get("request")
+    return str(getattr(request.state, "locale", "zh-CN")) if request is not None else "zh-CN"
+
+
+@pass_context
+def template_gettext(context: Context, message: str) -> str:
+    """``_()`` in templates."""
+    return translate(message, request_locale(context))
+
+
+@pass_context
+def template_locale(context: Context) -> str:
+    return request_locale(context)
 
 
 def negotiate(user_locale: str | None, cookie: str | None, default: str) -> str:

@@ -18,6 +18,7 @@ from infra.storage.s3 import S3BlobStore, make_s3_client
 from training.errors import ConfigurationError, StorageError
 
 PORT_SETTING = "CLINICAST_STORAGE__EMBEDDED_PORT"
+READY_KEY = ".clinicast/ready"
 
 
 def weed_binary() -> Path:
@@ -84,6 +85,7 @@ class EmbeddedSeaweedFS:
             "-master.volumeSizeLimitMB=1024", "-volume.max=0", "-volume.preStopSeconds=0",
             "-filer", f"-filer.port={filer}",
             "-s3", f"-s3.port={s3}", f"-s3.config={self.data_dir / 's3-identities.json'}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]  # fmt: skip
 
     def _write_identities(self) -> None:
@@ -123,7 +125,11 @@ class EmbeddedSeaweedFS:
             if self.supervisor.exited_early():
                 raise StorageError(f"the embedded S3 server exited: {self.supervisor.log_tail()}")
             try:
+                # Answering is not enough after a crash: the volume server must have reported
+                # its volumes to the master before reads work, so prove a write and a read.
                 store.ensure_bucket()
+                store.put_bytes(READY_KEY, b"ready")
+                store.get_bytes(READY_KEY)
                 return
             except StorageError as exc:
                 if time.monotonic() > deadline:

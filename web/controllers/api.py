@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from pydantic import BaseModel
 
 from training.lectures.services import LectureService
@@ -30,7 +32,7 @@ class LecturesApi(Controller):
 
     @get("/", sync_to_thread=True)
     def list_lectures(
-        self, request: Request[Any, Any, Any], services: Services
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
     ) -> list[LectureSummary]:
         """The lectures the signed-in user may see."""
         user = require_user(request, services)
@@ -42,7 +44,10 @@ class LecturesApi(Controller):
 
     @get("/{lecture_id:int}", sync_to_thread=True)
     def get_lecture(
-        self, request: Request[Any, Any, Any], services: Services, lecture_id: int
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        lecture_id: FromPath[int],
     ) -> LectureSummary:
         """One lecture; 403 for a user outside its audience."""
         user = require_user(request, services)

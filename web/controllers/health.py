@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from litestar import Controller, MediaType, Response, get
+from litestar.di import NamedDependency
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import text
 
@@ -20,7 +21,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", sync_to_thread=True)
-    def readyz(self, services: Services) -> Response[dict[str, Any]]:
+    def readyz(self, services: NamedDependency[Services]) -> Response[dict[str, Any]]:
         """Database, object storage, job broker and at least one live worker."""
         checks = {
             "database": _check(lambda: _ping_database(services)),
@@ -32,7 +33,7 @@ class HealthController(Controller):
         return Response({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     @get("/metrics", sync_to_thread=True, media_type=MediaType.TEXT)
-    def metrics(self, services: Services) -> Response[bytes]:
+    def metrics(self, services: NamedDependency[Services]) -> Response[bytes]:
         """Prometheus text format: jobs by status and live workers (request metrics are
         exported by the Prometheus middleware at /metrics/http)."""
         registry = CollectorRegistry()

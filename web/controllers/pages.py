@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from training.accounts.services import AccountService
@@ -19,7 +20,9 @@ throttle = LoginThrottle()
 
 class PagesController(Controller):
     @get("/", name="home", sync_to_thread=True)
-    def home(self, request: Request[Any, Any, Any], services: Services) -> Template:
+    def home(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
+    ) -> Template:
         user = current_user(request, services)
         lectures = []
         if user is not None:
@@ -35,7 +38,7 @@ class PagesController(Controller):
     def login(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
+        services: NamedDependency[Services],
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         username = data.get("username", "").strip()
@@ -64,7 +67,7 @@ class PagesController(Controller):
         return Redirect("/", status_code=303)
 
     @get("/lang/{locale:str}", name="set_language", sync_to_thread=False)
-    def set_language(self, locale: str) -> Redirect:
+    def set_language(self, locale: FromPath[str]) -> Redirect:
         response = Redirect("/", status_code=303)
         if locale in ("zh-CN", "en"):
             response.set_cookie("lang", locale, max_age=365 * 24 * 3600, samesite="lax")

@@ -1,0 +1,159 @@
+"""The job ledger's state machine on SQLite and PostgreSQL: claims are exclusive, heartbeats
+keep a lease, the sweep recovers lost work and stops poison jobs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from training.base import utcnow
+from training.errors import ValidationError
+from training.pipeline.models import Job, JobStatus
+from training.pipeline.registry import JobKind, JobRegistry
+from training.pipeline.services import DISPATCH_KEY, JobService, take_pending_dispatches
+
+registry = JobRegistry()
+
+
+@registry.kind("ledger.noop", queue="media", max_attempts=2)
+def noop(ctx: object, payload: dict[str, object]) -> None:
+    del ctx, payload
+
+
+KIND: JobKind = registry.get("ledger.noop")
+
+
+def enqueue(session: Session, **kwargs: object) -> Job:
+    job = JobService(session).enqueue(KIND, {"lecture": 1}, **kwargs)  # type: ignore[arg-type]
+    session.commit()
+    return job
+
+
+def age_heartbeat(session: Session, job_id: int, seconds: float) -> None:
+    session.exec(
+        update(Job)
+        .where(col(Job.id) == job_id)
+        .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
+    )  # type: ignore[call-overload]
+    session.commit()
+
+
+def test_enqueue_announces_the_job_only_through_the_committing_session(session: Session) -> None:
+    job = JobService(session).enqueue(KIND, {"lecture": 1})
+    pending = session.info[DISPATCH_KEY]
+    assert [(d.job_id, d.queue) for d in pending] == [(job.id, "media")]
+    assert [d.job_id for d in take_pending_dispatches(session)] == [job.id]
+    assert take_pending_dispatches(session) == []
+
+
+def test_enqueue_with_the_same_dedupe_key_returns_the_existing_job(session: Session) -> None:
+    first = enqueue(session, dedupe_key="transcode:lecture:1")
+    second = enqueue(session, dedupe_key="transcode:lecture:1")
+    assert first.id == second.id
+    assert len(JobService(session).recent()) == 1
+
+
+def test_only_one_of_two_claims_wins(session: Session) -> None:
+    job = enqueue(session)
+    assert job.id is not None
+    service = JobService(session)
+    first = service.claim(job.id, "worker-a")
+    second = service.claim(job.id, "worker-b")
+    assert first is not None
+    assert second is None
+    job = service.get(job.id)
+    assert (job.status, job.attempts, job.deliveries, job.leased_by) == (
+        JobStatus.RUNNING,
+        1,
+        2,
+        "worker-a",
+    )
+
+
+def test_heartbeat_records_progress_and_fails_once_the_lease_is_gone(session: Session) -> None:
+    job = enqueue(session)
+    assert job.id is not None
+    service = JobService(session)
+    lease = service.claim(job.id, "worker-a")
+    assert lease is not None
+    assert service.heartbeat(lease, 0.4, "encoding 720p")
+    assert (service.get(job.id).progress, service.get(job.id).message) == (0.4, "encoding 720p")
+    service.cancel(job.id)
+    session.commit()
+    assert not service.heartbeat(lease, 0.5, "late")
+    assert not service.complete(lease)
+    assert service.get(job.id).status is JobStatus.CANCELLED
+
+
+def test_failure_is_retried_with_backoff_then_fails_for_good(session: Session) -> None:
+    job = enqueue(session)
+    assert job.id is not None
+    service = JobService(session)
+    lease = service.claim(job.id, "w")
+    assert lease is not None
+    retry = service.fail(lease, "ValueError: bad", retry_backoff=10)
+    assert retry is not None
+    assert retry.countdown == 10
+    assert service.get(job.id).status is JobStatus.QUEUED
+    assert service.claim(job.id, "w") is None  # not due yet: the backoff holds
+    session.exec(update(Job).where(col(Job.id) == job.id).values(not_before=utcnow()))  # type: ignore[call-overload]
+    session.commit()
+    lease = service.claim(job.id, "w")
+    assert lease is not None
+    assert service.fail(lease, "ValueError: still bad", retry_backoff=10) is None
+    job = service.get(job.id)
+    assert (job.status, job.attempts, job.error) == (JobStatus.FAILED, 2, "ValueError: still bad")
+    assert job.finished_at is not None
+
+
+def test_sweep_requeues_a_job_whose_worker_stopped_heartbeating(session: Session) -> None:
+    job = enqueue(session)
+    assert job.id is not None
+    service = JobService(session)
+    lease = service.claim(job.id, "dead-worker")
+    assert lease is not None
+    assert service.sweep(lease_seconds=60, redispatch_after=60) == []  # fresh heartbeat: alive
+    age_heartbeat(session, job.id, 120)
+    due = service.sweep(lease_seconds=60, redispatch_after=60)
+    assert [d.job_id for d in due] == [job.id]
+    job = service.get(job.id)
+    assert job.status is JobStatus.QUEUED
+    assert "dead-worker lost during attempt 1" in (job.error or "")
+    assert not service.heartbeat(lease, 0.9, "zombie")  # the old attempt cannot come back
+
+
+def test_sweep_fails_a_job_that_killed_its_worker_on_every_attempt(session: Session) -> None:
+    job = enqueue(session)
+    assert job.id is not None
+    service = JobService(session)
+    for _ in range(KIND.max_attempts):
+        assert service.claim(job.id, "w") is not None
+        age_heartbeat(session, job.id, 120)
+        service.sweep(lease_seconds=60, redispatch_after=60)
+    job = service.get(job.id)
+    assert job.status is JobStatus.FAILED
+    assert job.attempts == 2
+    assert "lost during attempt 2" in (job.error or "")
+
+
+def test_sweep_announces_again_a_queued_job_nobody_claimed(session: Session) -> None:
+    job = enqueue(session)
+    assert job.id is not None
+    service = JobService(session)
+    service.mark_dispatched([job.id], utcnow() - timedelta(seconds=300))
+    assert [d.job_id for d in service.sweep(lease_seconds=60, redispatch_after=120)] == [job.id]
+    assert service.sweep(lease_seconds=60, redispatch_after=120) == []  # just announced
+
+
+def test_restart_queues_a_failed_job_from_its_first_attempt(session: Session) -> None:
+    job = enqueue(session)
+    assert job.id is not None
+    service = JobService(session)
+    with pytest.raises(ValidationError):
+        service.restart(job.id)
+    service.cancel(job.id)
+    restarted = service.restart(job.id)
+    assert (restarted.status, restarted.attempts, restarted.error) == (JobStatus.QUEUED, 0, None)
