@@ -9,6 +9,9 @@ run: setup
 	$(BIN)/clinicast seed
 	$(BIN)/clinicast serve
 
+# The packaged Whisper model is assembled once per machine into this cache (tests verify it).
+export CLINICAST_TEST_MODEL_CACHE ?= $(CURDIR)/.cache/test-model
+
 test: setup-test
 	$(BIN)/python scripts/check.py
 	$(BIN)/pytest

@@ -1,0 +1,1 @@
+"""Transcripts of lectures: what was said and when (``formats`` turns them into captions/JSON)."""
