@@ -64,7 +64,7 @@ def test_serve_starts_storage_and_worker_then_stops_them(tmp_path: Path) -> None
             check=True,
         )
         job_id = int(enqueue.stdout.strip())
-        wait_until(lambda: (tmp_path / "effects.log").exists(), 60, "the job to take effect")
+        wait_until((tmp_path / "effects.log").exists, 60, "the job to take effect")
         assert (tmp_path / "effects.log").read_text().split() == [str(job_id)]
     finally:
         serve.send_signal(signal.SIGINT)
