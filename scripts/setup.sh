@@ -19,11 +19,14 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+command -v npm >/dev/null || apt_install nodejs npm
 if [ "$mode" = test ]; then
   # Scale-out tests use PostgreSQL and Redis: running servers where there are some, private
-  # instances from these packages where not.
+  # instances from these packages where not. Browser tests drive Debian's chromium (with CJK
+  # fonts, so that screenshots of the Chinese interface are readable).
   command -v redis-server >/dev/null || apt_install redis-server
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+  apt_install chromium fonts-noto-cjk
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -39,3 +42,12 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[$extras]"
   touch "$stamp"
 fi
+
+# Front-end libraries from npm (package-lock.json pins them), copied beside our static files.
+lock_stamp="node_modules/.clinicast-$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -f "$lock_stamp" ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$lock_stamp"
+fi
+mkdir -p web/static/vendor
+cp node_modules/hls.js/dist/hls.min.js web/static/vendor/hls.min.js
