@@ -74,6 +74,35 @@ class BlobStore(Protocol):
         """Raise a StorageError if the store cannot be used right now (readiness probes)."""
         ...
 
+    def read_stream(
+        self, key: str, *, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
+    ) -> Iterator[bytes]:
+        """The bytes ``start`` to ``end`` (inclusive, None: to the end) in chunks, for serving
+        media without holding a whole object in memory. Not checksum-verified (a range)."""
+        ...
+
+    # Resumable uploads: a browser sends a recording in parts; after a dropped connection it
+    # asks which parts arrived and sends the rest. Parts are numbered from 1; all but the last
+    # must be at least MIN_PART_SIZE.
+
+    def start_upload(self, key: str, *, content_type: str | None = None) -> str:
+        """Begin a multipart upload to ``key``; returns its id."""
+        ...
+
+    def put_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> None: ...
+
+    def uploaded_parts(self, key: str, upload_id: str) -> dict[int, int]:
+        """Part number → size of the parts received so far."""
+        ...
+
+    def complete_upload(self, key: str, upload_id: str) -> StoredObject: ...
+
+    def abort_upload(self, key: str, upload_id: str) -> None: ...
+
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+"""S3's smallest part but the last."""
+
 
 @dataclass(frozen=True)
 class SpeechSegment:

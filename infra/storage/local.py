@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -132,3 +134,66 @@ class LocalBlobStore:
 
     def url_for(self, key: str, *, expires_in: int) -> str | None:
         return None  # the portal serves local objects itself
+
+    def read_stream(
+        self, key: str, *, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
+    ) -> Iterator[bytes]:
+        target, _ = self._paths(key)
+        if not target.is_file():
+            raise FileNotFoundError(key)
+        remaining = None if end is None else end - start + 1
+        with target.open("rb") as handle:
+            handle.seek(start)
+            while remaining is None or remaining > 0:
+                chunk = handle.read(chunk_size if remaining is None else min(chunk_size, remaining))
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def _upload_dir(self, key: str, upload_id: str) -> Path:
+        if not upload_id.isalnum():
+            raise ValidationError(f"not an upload id: {upload_id!r}")
+        folder = self.root / "uploads" / upload_id
+        if not (folder / "key").is_file() or (folder / "key").read_text() != key:
+            raise FileNotFoundError(f"{key}: no upload {upload_id}")
+        return folder
+
+    def start_upload(self, key: str, *, content_type: str | None = None) -> str:
+        self._paths(key)
+        upload_id = secrets.token_hex(16)
+        folder = self.root / "uploads" / upload_id
+        folder.mkdir(parents=True)
+        (folder / "key").write_text(key)
+        (folder / "content_type").write_text(content_type or "")
+        return upload_id
+
+    def put_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> None:
+        if not 1 <= part_number <= 10_000:
+            raise ValidationError(f"part number {part_number} is outside 1–10000")
+        self._atomic_write(self._upload_dir(key, upload_id) / f"{part_number:05d}.part", data, None)
+
+    def uploaded_parts(self, key: str, upload_id: str) -> dict[int, int]:
+        folder = self._upload_dir(key, upload_id)
+        return {int(part.stem): part.stat().st_size for part in sorted(folder.glob("[0-9]*.part"))}
+
+    def complete_upload(self, key: str, upload_id: str) -> StoredObject:
+        folder = self._upload_dir(key, upload_id)
+        parts = sorted(folder.glob("[0-9]*.part"))
+        if not parts:
+            raise ValidationError(f"{key}: nothing was uploaded")
+        target, _ = self._paths(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        assembled = folder / "assembled"
+        with assembled.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as handle:
+                    shutil.copyfileobj(handle, out, CHUNK)
+        assembled.replace(target)
+        content_type = (folder / "content_type").read_text() or None
+        shutil.rmtree(folder)
+        return self._write_meta(key, target.stat().st_size, sha256_file(target), content_type)
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        shutil.rmtree(self._upload_dir(key, upload_id), ignore_errors=True)

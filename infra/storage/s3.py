@@ -26,6 +26,7 @@ from training.errors import (
     StorageAuthError,
     StorageError,
     StorageUnavailable,
+    ValidationError,
 )
 from training.ports import ProgressCallback, StoredObject
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MIB = 1024 * 1024
-NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
 DENIED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}
 
 
@@ -258,3 +259,54 @@ class S3BlobStore:
             return self.client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
             )
+
+    def read_stream(
+        self, key: str, *, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
+    ) -> Iterator[bytes]:
+        byte_range = f"bytes={start}-{'' if end is None else end}"
+        with storage_errors(key):
+            body = self.client.get_object(Bucket=self.bucket, Key=key, Range=byte_range)["Body"]
+        try:
+            while chunk := body.read(chunk_size):
+                yield chunk
+        finally:
+            body.close()
+
+    def start_upload(self, key: str, *, content_type: str | None = None) -> str:
+        extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        with storage_errors(key):
+            return self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)[
+                "UploadId"
+            ]
+
+    def put_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> None:
+        with storage_errors(key):
+            self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=part_number, Body=data
+            )
+
+    def _parts(self, key: str, upload_id: str) -> list[Any]:
+        parts: list[Any] = []
+        paginator = self.client.get_paginator("list_parts")
+        with storage_errors(key):
+            for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
+                parts.extend(page.get("Parts", []))
+        return parts
+
+    def uploaded_parts(self, key: str, upload_id: str) -> dict[int, int]:
+        return {int(part["PartNumber"]): int(part["Size"]) for part in self._parts(key, upload_id)}
+
+    def complete_upload(self, key: str, upload_id: str) -> StoredObject:
+        parts = sorted(self._parts(key, upload_id), key=lambda part: int(part["PartNumber"]))
+        if not parts:
+            raise ValidationError(f"{key}: nothing was uploaded")
+        with storage_errors(key):
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]},
+            )  # fmt: skip
+        return self.stat(key)
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        with storage_errors(key):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
