@@ -7,6 +7,7 @@ its bytes in its metadata (``x-amz-meta-sha256``), checked after every upload an
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import tempfile
@@ -285,8 +286,8 @@ class S3BlobStore:
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=part_number, Body=data
             )
 
-    def _parts(self, key: str, upload_id: str) -> list[Any]:
-        parts: list[Any] = []
+    def _parts(self, key: str, upload_id: str) -> builtins.list[Any]:
+        parts: builtins.list[Any] = []  # "list" alone is the method below
         paginator = self.client.get_paginator("list_parts")
         with storage_errors(key):
             for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
