@@ -60,9 +60,9 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from infra.cli import admin, run, speech
+    from infra.cli import admin, media, run, speech
 
-    for command in (*admin.COMMANDS, *run.COMMANDS, speech.transcribe):
+    for command in (*admin.COMMANDS, *run.COMMANDS, *media.COMMANDS, speech.transcribe):
         main.add_command(command)
 
 

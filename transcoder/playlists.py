@@ -1,0 +1,181 @@
+"""Measure the produced HLS variants and write the master playlist ourselves.
+
+FFmpeg's own master playlist leaves the audio out of BANDWIDTH, has no FRAME-RATE and no
+audio-only variant, so we read each media playlist and its segments back and write one that
+does: BANDWIDTH is the peak segment bit rate as RFC 8216 defines it (over runs of segments
+lasting 0.5 to 1.5 target durations), AVERAGE-BANDWIDTH the whole-stream average, CODECS the
+real profile/level read from the init segment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from transcoder.commands import variant_playlist
+from transcoder.ladder import Ladder
+
+__all__ = [
+    "MediaPlaylist",
+    "Segment",
+    "Variant",
+    "read_media_playlist",
+    "render_master_playlist",
+    "write_master_playlist",
+]
+
+AUDIO_GROUP = "audio"
+
+
+@dataclass(frozen=True)
+class Segment:
+    uri: str
+    duration: float
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class MediaPlaylist:
+    """A variant's media playlist as produced, with the sizes of its segments."""
+
+    path: Path
+    target_duration: int
+    init_uri: str | None
+    segments: tuple[Segment, ...]
+
+    @property
+    def duration(self) -> float:
+        return sum(s.duration for s in self.segments)
+
+    @property
+    def average_bandwidth(self) -> int:
+        total = sum(s.size_bytes for s in self.segments) * 8
+        return math.ceil(total / self.duration) if self.duration else 0
+
+    @property
+    def peak_bandwidth(self) -> int:
+        """The largest bit rate over any run of segments lasting 0.5 to 1.5 target durations."""
+        peak = 0
+        for start in range(len(self.segments)):
+            bits, seconds = 0, 0.0
+            for segment in self.segments[start:]:
+                if seconds + segment.duration > 1.5 * self.target_duration:
+                    break
+                bits, seconds = bits + 8 * segment.size_bytes, seconds + segment.duration
+                if seconds >= 0.5 * self.target_duration:
+                    peak = max(peak, math.ceil(bits / seconds))
+        return peak or self.average_bandwidth
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One ``#EXT-X-STREAM-INF`` entry of the master playlist."""
+
+    uri: str
+    bandwidth: int
+    average_bandwidth: int
+    codecs: tuple[str, ...]
+    resolution: tuple[int, int] | None = None
+    frame_rate: Fraction | None = None
+    audio_group: str | None = None
+
+
+def read_media_playlist(path: Path) -> MediaPlaylist:
+    """Parse a VOD media playlist written by FFmpeg's HLS muxer and size its segments."""
+    target, init_uri, duration = 0, None, 0.0
+    segments: list[Segment] = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line.startswith("#EXT-X-TARGETDURATION:"):
+            target = int(line.partition(":")[2])
+        elif line.startswith("#EXT-X-MAP:"):
+            init_uri = line.split('URI="', 1)[1].split('"', 1)[0]
+        elif line.startswith("#EXTINF:"):
+            duration = float(line.partition(":")[2].split(",", 1)[0])
+        elif line and not line.startswith("#"):
+            segments.append(Segment(line, duration, (path.parent / line).stat().st_size))
+    return MediaPlaylist(path, target, init_uri, tuple(segments))
+
+
+def _init_codec(playlist: MediaPlaylist) -> tuple[str, tuple[int, int] | None]:
+    """Read the RFC 6381 codec string (and the picture size) from the init segment."""
+    if playlist.init_uri is None:
+        raise ValueError(f"{playlist.path}: no EXT-X-MAP (not an fMP4 playlist)")
+    with av.open(str(playlist.path.parent / playlist.init_uri)) as container:
+        if container.streams.video:
+            video = container.streams.video[0].codec_context
+            # avcC: configurationVersion, then profile_idc, constraint flags, level_idc.
+            profile, flags, level = (video.extradata or b"\0\0\0\0")[1:4]
+            return f"avc1.{profile:02x}{flags:02x}{level:02x}", (video.width, video.height)
+        extradata = container.streams.audio[0].codec_context.extradata or b""
+        # AudioSpecificConfig starts with the 5-bit audio object type (2 = AAC-LC).
+        object_type = extradata[0] >> 3 if extradata else 2
+        return f"mp4a.40.{object_type}", None
+
+
+def _variant_of(playlist: MediaPlaylist, base: Path) -> Variant:
+    codec, size = _init_codec(playlist)
+    uri = playlist.path.relative_to(base).as_posix()
+    return Variant(uri, playlist.peak_bandwidth, playlist.average_bandwidth, (codec,), size)
+
+
+def write_master_playlist(ladder: Ladder, outdir: Path) -> list[Variant]:
+    """Measure the variants in ``outdir`` and write ``outdir/master.m3u8``; return its variants."""
+    audio: Variant | None = None
+    if ladder.audio is not None:
+        audio = _variant_of(
+            read_media_playlist(outdir / variant_playlist(ladder.audio.name)), outdir
+        )
+    variants: list[Variant] = []
+    for rung in ladder.video:
+        video = _variant_of(read_media_playlist(outdir / variant_playlist(rung.name)), outdir)
+        if audio is not None:
+            video = Variant(
+                video.uri,
+                video.bandwidth + audio.bandwidth,
+                video.average_bandwidth + audio.average_bandwidth,
+                video.codecs + audio.codecs,
+                video.resolution,
+                rung.frame_rate,
+                AUDIO_GROUP,
+            )
+        else:
+            video = dataclasses.replace(video, frame_rate=rung.frame_rate)
+        variants.append(video)
+    if audio is not None:  # last: players start with the first variant, never audio-only
+        variants.append(
+            dataclasses.replace(audio, audio_group=AUDIO_GROUP if ladder.video else None)
+        )
+    channels = ladder.audio.channels if ladder.audio is not None else 0
+    text = render_master_playlist(variants, audio.uri if audio and ladder.video else None, channels)
+    (outdir / "master.m3u8").write_text(text, encoding="utf-8")
+    return variants
+
+
+def render_master_playlist(variants: list[Variant], audio_uri: str | None, channels: int) -> str:
+    """The text of a master playlist; ``audio_uri`` adds the audio rendition group."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio_uri is not None:
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Lecture audio",'
+            f'DEFAULT=YES,AUTOSELECT=YES,CHANNELS="{channels}",URI="{audio_uri}"'
+        )
+    for variant in variants:
+        attributes = [
+            f"BANDWIDTH={variant.bandwidth}",
+            f"AVERAGE-BANDWIDTH={variant.average_bandwidth}",
+        ]
+        if variant.resolution is not None:
+            attributes.append(f"RESOLUTION={variant.resolution[0]}x{variant.resolution[1]}")
+        if variant.frame_rate is not None:
+            attributes.append(f"FRAME-RATE={float(variant.frame_rate):.3f}")
+        attributes.append(f'CODECS="{",".join(variant.codecs)}"')
+        if variant.audio_group is not None:
+            attributes.append(f'AUDIO="{variant.audio_group}"')
+        lines += [f"#EXT-X-STREAM-INF:{','.join(attributes)}", variant.uri]
+    return "\n".join(lines) + "\n"
