@@ -4,6 +4,43 @@ from training.accounts.models import User
 from training.base import metadata
 from training.clinics.models import Clinic
 from training.lectures.models import Lecture, LectureAudience
+from training.media.models import MediaAsset
 from training.pipeline.models import Job, WorkerPresence
+from training.search.models import (
+    FTS_TABLES,
+    TSVECTOR_COLUMN,
+    TSVECTOR_INDEXES,
+    SearchDocument,
+    SearchSegment,
+)
+from training.transcripts.models import Transcript, TranscriptSegment
 
-__all__ = ["Clinic", "Job", "Lecture", "LectureAudience", "User", "WorkerPresence", "metadata"]
+__all__ = [
+    "Clinic",
+    "Job",
+    "Lecture",
+    "LectureAudience",
+    "MediaAsset",
+    "SearchDocument",
+    "SearchSegment",
+    "Transcript",
+    "TranscriptSegment",
+    "User",
+    "WorkerPresence",
+    "include_name",
+    "metadata",
+]
+
+
+def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    """What Alembic compares with the models: not the full-text index, which each database
+    builds its own way outside the metadata (migration 0002): SQLite's FTS5 table and its
+    shadow tables (``search_fts``, ``search_fts_data``…), PostgreSQL's ``tsv`` columns and GIN
+    indexes."""
+    if type_ == "table":
+        return not (name or "").startswith(FTS_TABLES)
+    if type_ == "column":
+        return name != TSVECTOR_COLUMN
+    if type_ == "index":
+        return name not in TSVECTOR_INDEXES
+    return True

@@ -75,6 +75,13 @@ class MediaSettings(BaseModel):
     ffmpeg_binary: str | None = Field(None, description="unset: the imageio-ffmpeg build")
     preset: str = "veryfast"
     max_height: int = 2160
+    delivery: Literal["auto", "portal", "direct"] = Field(
+        "auto",
+        description="who serves segment bytes: the portal, or S3/a CDN directly through "
+        "presigned URLs; auto: the portal for the embedded S3 server (it listens on loopback), "
+        "direct for an external endpoint",
+    )
+    url_lifetime_seconds: int = Field(600, description="lifetime of signed media URLs")
 
 
 class WebSettings(BaseModel):
@@ -136,6 +143,13 @@ class Settings(BaseSettings):
     @property
     def storage_endpoint(self) -> str:
         return self.storage.endpoint_url or f"http://127.0.0.1:{self.storage.embedded_port}"
+
+    @property
+    def direct_media_delivery(self) -> bool:
+        """True when browsers fetch segments from S3 themselves (presigned URLs)."""
+        if self.media.delivery == "auto":
+            return not self.embedded_storage
+        return self.media.delivery == "direct"
 
     @property
     def public_base_url(self) -> str:

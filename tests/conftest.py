@@ -12,15 +12,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from infra.db import make_engine, make_session_factory, upgrade
 from infra.processes import port_is_free
 from infra.settings import Settings
+from infra.speech import WhisperTranscriber
 from infra.storage.s3 import S3BlobStore, make_s3_client
 from infra.storage.seaweed import EmbeddedSeaweedFS
 from tests.support.services import fresh_postgres_database, postgres_server, redis_server
+from training.accounts import services as account_services
 
 REPO = Path(__file__).resolve().parent.parent
 S3_ACCESS_KEY = "clinicast-test"
@@ -36,6 +39,17 @@ def free_s3_port() -> int:
         ):
             return base
     raise RuntimeError("no free block of ports for SeaweedFS")
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with its smallest cost in this process: production parameters take ~0.4 s a
+    hash on a busy 2-core machine, and seeding makes several users per test. The parameters are
+    in the hash, so verification is the same code; the CLI and portal subprocesses keep the
+    real ones (tests/infra/test_cli.py, tests/e2e, tests/browser)."""
+    monkeypatch.setattr(
+        account_services, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -196,3 +210,25 @@ def wait_until(
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+SPEECH_FIXTURES = REPO / "tests" / "fixtures" / "speech"
+
+
+@pytest.fixture(scope="session")
+def speech_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data dir whose ``models/`` holds the assembled Whisper model (reused across
+    sessions when ``CLINICAST_TEST_MODEL_CACHE`` is set, as ``make test`` does)."""
+    cache = os.environ.get("CLINICAST_TEST_MODEL_CACHE")
+    if cache:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        return Path(cache)
+    return tmp_path_factory.mktemp("speech-data")
+
+
+@pytest.fixture(scope="session")
+def transcriber(speech_data_dir: Path) -> WhisperTranscriber:
+    """The real faster-whisper transcriber on the PyPI-packaged base model, loaded once."""
+    whisper = WhisperTranscriber("base", data_dir=speech_data_dir, device="cpu", cpu_threads=2)
+    whisper.load()
+    return whisper

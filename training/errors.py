@@ -11,6 +11,7 @@ them as one line.
     ├── PermissionDeniedError
     │   └── NotInAudience
     ├── ValidationError           input that can never succeed (bad roster row, bad payload)
+    │   └── InvalidMedia          an upload that is not usable media (empty, truncated, text)
     ├── ConflictError             the request clashes with what is stored (duplicate username)
     ├── StorageError              object storage failed (``FileNotFoundError`` is used for a
     │   ├── StorageUnavailable    missing object, as the standard library does)
@@ -69,6 +70,10 @@ class NotInAudience(PermissionDeniedError):
 
 class ValidationError(ClinicastError):
     """Input that can never succeed as given."""
+
+
+class InvalidMedia(ValidationError):
+    """A recording that cannot be used: not media, truncated, empty, no usable stream."""
 
 
 class ConflictError(ClinicastError):

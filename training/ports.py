@@ -134,3 +134,43 @@ class Transcriber(Protocol):
         progress: Callable[[float], None] | None = None,
         cancelled: threading.Event | None = None,
     ) -> Transcription: ...
+
+
+@dataclass(frozen=True)
+class MediaSummary:
+    """What probing a recording found, in the terms the portal shows."""
+
+    duration: float
+    has_video: bool
+    has_audio: bool
+    width: int | None = None
+    height: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LadderOutput:
+    """A finished HLS ladder in a local directory; paths are relative to ``outdir``."""
+
+    outdir: Path
+    master: str
+    renditions: list[dict[str, object]]
+    poster: str | None = None
+    thumbnails: str | None = None
+    download: str | None = None  # the smallest rendition as one file, for offline viewing
+    audio: str | None = None  # the audio rendition's playlist: what speech-to-text reads
+
+
+class MediaProcessor(Protocol):
+    """FFmpeg, as the domain needs it. Bad input raises ``training.errors.InvalidMedia``."""
+
+    def probe(self, source: Path) -> MediaSummary: ...
+
+    def transcode(
+        self,
+        source: Path,
+        outdir: Path,
+        *,
+        progress: Callable[[float], None] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> LadderOutput: ...

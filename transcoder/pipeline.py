@@ -55,8 +55,10 @@ def transcode(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     time_limit: float | None = None,
+    ffmpeg_exe: str | None = None,
 ) -> TranscodeResult:
-    """Make ``outdir/master.m3u8`` and its variants, poster and thumbnails from ``source``.
+    """Make ``outdir/master.m3u8`` and its variants, poster and thumbnails from ``source``
+    (with ``ffmpeg_exe``, default the pinned imageio-ffmpeg build).
 
     Raises ``InvalidMediaError`` before writing anything for a bad source, ``TranscodeError``
     (or its ``TranscodeCancelledError`` / ``TranscodeTimeoutError``) if ffmpeg fails. An existing
@@ -73,7 +75,7 @@ def transcode(
         ):
             (work / name).mkdir()
         command = build_ladder_command(
-            ladder, f"file:{source}", preset=preset, ffmpeg_exe=ffmpeg_executable()
+            ladder, f"file:{source}", preset=preset, ffmpeg_exe=ffmpeg_exe or ffmpeg_executable()
         )
         run_ffmpeg(
             command,

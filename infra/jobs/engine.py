@@ -138,8 +138,34 @@ def _runtime_for(pid: int, settings_json: str) -> WorkerRuntime:
         heartbeat_seconds=settings.jobs.heartbeat_seconds,
         retry_backoff=settings.jobs.retry_backoff,
         blobs=blob_store_from_settings(settings),
+        resources=job_resources(settings),
     )
     return WorkerRuntime(runner, dispatcher)
+
+
+def job_resources(settings: Settings) -> dict[str, Any]:
+    """The tools job handlers reach through ``ctx.resource(name)``: FFmpeg, Whisper (its model
+    is loaded on first use), and a scratch directory on the worker's disk."""
+    # Imported here: the portal imports this module too and never needs FFmpeg or Whisper.
+    from infra.media import FFmpegMediaProcessor  # noqa: PLC0415
+    from infra.speech import WhisperTranscriber  # noqa: PLC0415
+
+    speech = settings.speech
+    return {
+        "media": FFmpegMediaProcessor(
+            preset=settings.media.preset, max_height=settings.media.max_height
+        ),
+        "transcriber": WhisperTranscriber(
+            speech.model,
+            data_dir=settings.data_path,
+            device=speech.device,
+            compute_type=speech.compute_type,
+            beam_size=speech.beam_size,
+            cpu_threads=speech.cpu_threads,
+        ),
+        "speech_model": speech.model,
+        "workdir": settings.data_path / "work",
+    }
 
 
 def worker_runtime(settings: Settings) -> WorkerRuntime:

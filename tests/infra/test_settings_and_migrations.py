@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from infra.db import current_revision, upgrade
-from infra.models import metadata
+from infra.models import include_name, metadata
 from infra.settings import Settings
 from tests.conftest import settings_from
 
@@ -74,7 +74,8 @@ def test_migrations_reach_head_idempotently_and_match_the_models(engine: Engine)
     upgrade(engine)  # the fixture already upgraded once: a second run changes nothing
     assert current_revision(engine) is not None
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        differences = compare_metadata(context, metadata)
     assert differences == []
     assert {"clinic", "app_user", "lecture", "lecture_audience", "job", "worker_presence"} <= set(
         inspect(engine).get_table_names()

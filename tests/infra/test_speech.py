@@ -6,7 +6,6 @@ The model is assembled into a session data dir, or once per machine into
 
 from __future__ import annotations
 
-import os
 import threading
 import wave
 from pathlib import Path
@@ -31,24 +30,6 @@ MANDARIN = sorted(FIXTURES.glob("zh_*.wav"))
 SAMPLE_RATE = 16_000
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def speech_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The data dir whose ``models/`` holds the assembled model (reused across sessions when
-    ``CLINICAST_TEST_MODEL_CACHE`` is set)."""
-    cache = os.environ.get("CLINICAST_TEST_MODEL_CACHE")
-    if cache:
-        Path(cache).mkdir(parents=True, exist_ok=True)
-        return Path(cache)
-    return tmp_path_factory.mktemp("speech-data")
-
-
-@pytest.fixture(scope="session")
-def transcriber(speech_data_dir: Path) -> WhisperTranscriber:
-    whisper = WhisperTranscriber("base", data_dir=speech_data_dir, device="cpu", cpu_threads=2)
-    whisper.load()
-    return whisper
 
 
 def known_text(audio: Path) -> str:

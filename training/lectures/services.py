@@ -66,6 +66,10 @@ class LectureService:
                 )
             )
         self.session.flush()
+        # Imported here: search builds on lectures (their visibility), not the other way round.
+        from training.search.services import SearchService  # noqa: PLC0415
+
+        SearchService(self.session).index_metadata(lecture)
         return lecture
 
     def get(self, lecture_id: int) -> Lecture:
@@ -105,6 +109,12 @@ class LectureService:
     def audience(self, lecture: Lecture) -> list[LectureAudience]:
         query = select(LectureAudience).where(LectureAudience.lecture_id == lecture.id)
         return list(self.session.exec(query))
+
+    def visible_clause(self, user: User) -> ColumnElement[bool]:
+        """The SQL condition on ``Lecture`` that holds exactly for the lectures ``user`` may
+        see: for queries elsewhere (search) that must filter in SQL, never after a page of
+        results has been cut."""
+        return self._visible_clause(user)
 
     def _visible_clause(self, user: User) -> ColumnElement[bool]:
         if user.role is Role.ADMIN:

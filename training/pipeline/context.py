@@ -4,9 +4,12 @@ a cancellation flag, and a per-attempt prefix for its outputs."""
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -55,6 +58,26 @@ class JobContext:
         """A database session of the job's own, committed by the handler."""
         with self._session_factory() as session:
             yield session
+
+    @contextmanager
+    def workdir(self) -> Iterator[Path]:
+        """A scratch directory for this attempt (under ``resources["workdir"]`` where set),
+        removed afterwards whatever happens."""
+        parent = self.resources.get("workdir")
+        if parent is not None:
+            Path(parent).mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"job-{self.job_id}-", dir=parent))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def resource(self, name: str) -> Any:
+        """A tool the worker provides (``media``, ``transcriber``…); KeyError names it."""
+        try:
+            return self.resources[name]
+        except KeyError:
+            raise KeyError(f"this worker provides no {name!r} for job {self.job_id}") from None
 
     def attempt_prefix(self, base: str) -> str:
         """Where this attempt writes its outputs (``base/attempts/2-1a2b3c4d/``); the handler

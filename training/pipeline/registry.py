@@ -74,5 +74,9 @@ class JobRegistry:
 registry = JobRegistry()
 """The process-wide registry that the worker runs jobs from."""
 
-BUILTIN_JOB_MODULES: tuple[str, ...] = ()
+BUILTIN_JOB_MODULES: tuple[str, ...] = (
+    "training.media.jobs",
+    "training.transcripts.jobs",
+    "training.lectures.jobs",
+)
 """Modules whose import registers the platform's own job kinds (grows with each area)."""

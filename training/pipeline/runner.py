@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from training.errors import ValidationError
 from training.pipeline.context import JobContext, SessionFactory
 from training.pipeline.registry import JobRegistry
 from training.pipeline.services import Dispatch, JobService, Lease
@@ -75,7 +76,13 @@ class JobRunner:
         error = "".join(traceback.format_exception_only(exc)).strip()
         log.warning("job %s attempt %s failed: %s", lease.job_id, lease.attempt, error)
         with self.session_factory() as session:
-            retry = JobService(session).fail(lease, error[:4000], retry_backoff=self.retry_backoff)
+            # Input that can never succeed (a text file renamed .mp4) is not retried.
+            retry = JobService(session).fail(
+                lease,
+                error[:4000],
+                retry_backoff=self.retry_backoff,
+                final=isinstance(exc, ValidationError),
+            )
         if retry is not None:
             self.dispatcher.dispatch([retry])
         if not isinstance(exc, Exception):

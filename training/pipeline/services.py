@@ -199,13 +199,16 @@ class JobService:
         self.session.commit()
         return _rowcount(result) == 1
 
-    def fail(self, lease: Lease, error: str, *, retry_backoff: float) -> Dispatch | None:
+    def fail(
+        self, lease: Lease, error: str, *, retry_backoff: float, final: bool = False
+    ) -> Dispatch | None:
         """End the attempt with ``error``. Returns the Dispatch of the retry, or None when the
-        job has used its attempts (it is then failed, with the error kept for people)."""
+        job has used its attempts or ``final`` says no attempt can succeed (bad input): it is
+        then failed, with the error kept for people."""
         now = utcnow()
         job = self.get(lease.job_id)
         self.session.refresh(job)
-        if job.attempts < job.max_attempts:
+        if job.attempts < job.max_attempts and not final:
             delay = retry_backoff * 2 ** (job.attempts - 1)
             values: dict[str, Any] = {
                 "status": JobStatus.QUEUED,

@@ -1,0 +1,1 @@
+"""Full-text search over what was said in lectures (and their titles), Chinese-aware."""
