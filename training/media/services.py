@@ -1,0 +1,244 @@
+"""Uploading a lecture's recording in resumable parts, and following its pipeline."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import posixpath
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from training.accounts.models import Role, User
+from training.base import utcnow
+from training.errors import NotFoundError, PermissionDeniedError, ValidationError
+from training.lectures.models import Lecture, LectureStatus
+from training.lectures.services import LectureService
+from training.media.models import MediaAsset, MediaState
+from training.pipeline.models import Job, JobStatus
+from training.pipeline.registry import registry
+from training.pipeline.services import JobService
+from training.ports import BlobStore
+
+PART_SIZE = 8 * 1024 * 1024
+MIB = 1024 * 1024
+
+PIPELINE: tuple[tuple[str, str], ...] = (
+    ("media.probe", "Check the recording"),
+    ("media.transcode", "Transcode for every link"),
+    ("speech.transcribe", "Transcribe speech"),
+    ("lectures.publish", "Publish"),
+)
+"""The steps a recording goes through, in order, with the label people see."""
+
+
+def step_key(kind: str, lecture_id: int, generation: int) -> str:
+    """The dedupe key of one step of one upload: the same step is never queued twice."""
+    return f"{kind}:lecture:{lecture_id}:g{generation}"
+
+
+@dataclass(frozen=True)
+class UploadState:
+    lecture_id: int
+    upload_id: str
+    filename: str
+    size: int
+    part_size: int
+    parts: dict[int, int]  # part number → bytes received
+
+    @property
+    def part_count(self) -> int:
+        return max(1, math.ceil(self.size / self.part_size))
+
+    @property
+    def received(self) -> int:
+        return sum(self.parts.values())
+
+    def expected_part_size(self, part_number: int) -> int:
+        if not 1 <= part_number <= self.part_count:
+            raise ValidationError(
+                f"part {part_number}: this upload has parts 1 to {self.part_count}"
+            )
+        if part_number < self.part_count:
+            return self.part_size
+        return self.size - self.part_size * (self.part_count - 1)
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    kind: str
+    label: str
+    status: str  # a JobStatus value, or "pending" before the step is queued
+    progress: float
+    message: str
+    error: str | None
+    job_id: int | None
+
+
+class MediaService:
+    def __init__(
+        self, session: Session, blobs: BlobStore, *, max_upload_bytes: int = 4096 * MIB
+    ) -> None:
+        self.session = session
+        self.blobs = blobs
+        self.max_upload_bytes = max_upload_bytes
+        self.lectures = LectureService(session)
+
+    # --- uploading --------------------------------------------------------------------------
+
+    def _editable(self, user: User, lecture_id: int) -> Lecture:
+        lecture = self.lectures.get(lecture_id)
+        if user.role is not Role.ADMIN and user.id != lecture.specialist_id:
+            raise PermissionDeniedError(
+                "only the lecture's specialist or an admin uploads its recording"
+            )
+        return lecture
+
+    def asset(self, lecture_id: int) -> MediaAsset | None:
+        return self.session.get(MediaAsset, lecture_id)
+
+    def begin_upload(
+        self, user: User, lecture_id: int, *, filename: str, size: int, content_type: str = ""
+    ) -> UploadState:
+        """Start an upload, or resume the one in progress for the same file (name and size)."""
+        self._editable(user, lecture_id)
+        if size <= 0:
+            raise ValidationError("the file is empty")
+        if size > self.max_upload_bytes:
+            raise ValidationError(
+                f"the file is {size / MIB:.0f} MB; the limit is {self.max_upload_bytes / MIB:.0f} MB"
+            )
+        asset = self.asset(lecture_id) or MediaAsset(lecture_id=lecture_id)
+        if asset.upload_id and (asset.source_filename, asset.upload_size) == (filename, size):
+            state = self.upload_state(user, lecture_id)
+            assert state is not None
+            return state
+        if asset.upload_id:
+            self._abort(asset)
+        key = self._upload_key(lecture_id, asset.generation + 1, filename)
+        asset.upload_id = self.blobs.start_upload(key, content_type=content_type or None)
+        asset.upload_size, asset.source_filename, asset.content_type = (
+            size,
+            filename[:300],
+            content_type[:100],
+        )
+        asset.updated_at = utcnow()
+        self.session.add(asset)
+        self.session.flush()
+        return UploadState(lecture_id, asset.upload_id, filename, size, PART_SIZE, {})
+
+    @staticmethod
+    def _upload_key(lecture_id: int, generation: int, filename: str) -> str:
+        extension = posixpath.splitext(filename)[1].lower()
+        extension = extension if extension[1:].isalnum() and len(extension) <= 6 else ""
+        return f"lectures/{lecture_id}/source/{generation}/source{extension}"
+
+    def _abort(self, asset: MediaAsset) -> None:
+        assert asset.upload_id is not None
+        key = self._upload_key(asset.lecture_id, asset.generation + 1, asset.source_filename)
+        with contextlib.suppress(FileNotFoundError):  # already gone: nothing to abort
+            self.blobs.abort_upload(key, asset.upload_id)
+        asset.upload_id = None
+
+    def upload_state(self, user: User, lecture_id: int) -> UploadState | None:
+        self._editable(user, lecture_id)
+        asset = self.asset(lecture_id)
+        if asset is None or asset.upload_id is None:
+            return None
+        key = self._upload_key(lecture_id, asset.generation + 1, asset.source_filename)
+        parts = self.blobs.uploaded_parts(key, asset.upload_id)
+        return UploadState(
+            lecture_id, asset.upload_id, asset.source_filename, asset.upload_size, PART_SIZE, parts
+        )
+
+    def upload_part(
+        self, user: User, lecture_id: int, upload_id: str, part_number: int, data: bytes
+    ) -> None:
+        asset = self._upload_in_progress(user, lecture_id, upload_id)
+        state = UploadState(
+            lecture_id, upload_id, asset.source_filename, asset.upload_size, PART_SIZE, {}
+        )
+        expected = state.expected_part_size(part_number)
+        if len(data) != expected:
+            raise ValidationError(f"part {part_number} has {len(data)} bytes; expected {expected}")
+        key = self._upload_key(lecture_id, asset.generation + 1, asset.source_filename)
+        self.blobs.put_part(key, upload_id, part_number, data)
+
+    def _upload_in_progress(self, user: User, lecture_id: int, upload_id: str) -> MediaAsset:
+        self._editable(user, lecture_id)
+        asset = self.asset(lecture_id)
+        if asset is None or asset.upload_id != upload_id:
+            raise NotFoundError(f"no upload {upload_id} in progress for lecture {lecture_id}")
+        return asset
+
+    def complete_upload(self, user: User, lecture_id: int, upload_id: str) -> MediaAsset:
+        """Assemble the parts into the source recording and start its pipeline."""
+        asset = self._upload_in_progress(user, lecture_id, upload_id)
+        state = self.upload_state(user, lecture_id)
+        assert state is not None
+        missing = [
+            n
+            for n in range(1, state.part_count + 1)
+            if state.parts.get(n) != state.expected_part_size(n)
+        ]
+        if missing:
+            raise ValidationError(f"parts {missing[:10]} have not arrived yet")
+        key = self._upload_key(lecture_id, asset.generation + 1, asset.source_filename)
+        stored = self.blobs.complete_upload(key, upload_id)
+        asset.generation += 1
+        asset.upload_id, asset.source_key, asset.source_size = None, key, stored.size
+        asset.state, asset.error, asset.updated_at = MediaState.PROCESSING, None, utcnow()
+        lecture = self.lectures.get(lecture_id)
+        lecture.status, lecture.updated_at = LectureStatus.PROCESSING, utcnow()
+        self.session.add_all([asset, lecture])
+        self.session.flush()
+        self.enqueue_step("media.probe", lecture_id, asset.generation)
+        return asset
+
+    def enqueue_step(self, kind: str, lecture_id: int, generation: int) -> Job:
+        payload = {"lecture_id": lecture_id, "generation": generation}
+        return JobService(self.session).enqueue(
+            registry.get(kind), payload, dedupe_key=step_key(kind, lecture_id, generation)
+        )
+
+    # --- following the pipeline -------------------------------------------------------------
+
+    def pipeline(self, lecture_id: int) -> list[StepStatus]:
+        """Each step of the current upload's pipeline, with its state and progress."""
+        asset = self.asset(lecture_id)
+        if asset is None or asset.generation == 0:
+            return []
+        keys = {step_key(kind, lecture_id, asset.generation): kind for kind, _ in PIPELINE}
+        jobs = {
+            keys[job.dedupe_key]: job
+            for job in self.session.exec(select(Job).where(col(Job.dedupe_key).in_(keys)))
+            if job.dedupe_key
+        }
+        steps = []
+        for kind, label in PIPELINE:
+            job = jobs.get(kind)
+            if job is None:
+                steps.append(StepStatus(kind, label, "pending", 0.0, "", None, None))
+            else:
+                steps.append(
+                    StepStatus(
+                        kind, label, job.status.value, job.progress, job.message, job.error, job.id
+                    )
+                )
+        return steps
+
+    def restart_failed(self, user: User, lecture_id: int) -> Job:
+        """Queue the failed step of the current pipeline again (an admin's action)."""
+        if user.role is not Role.ADMIN:
+            raise PermissionDeniedError("only an admin restarts a pipeline")
+        for step in self.pipeline(lecture_id):
+            if step.status in (JobStatus.FAILED.value, JobStatus.CANCELLED.value) and step.job_id:
+                job = JobService(self.session).restart(step.job_id)
+                asset = self.asset(lecture_id)
+                assert asset is not None
+                asset.state, asset.error = MediaState.PROCESSING, None
+                lecture = self.lectures.get(lecture_id)
+                lecture.status = LectureStatus.PROCESSING
+                self.session.add_all([asset, lecture])
+                return job
+        raise ValidationError(f"lecture {lecture_id} has no failed step to restart")
