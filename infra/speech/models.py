@@ -11,7 +11,6 @@ rather than handed to CTranslate2.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib.metadata
 import logging
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import faster_whisper.utils
 
+from infra.hashing import sha256_file
 from training.errors import SpeechError
 
 log = logging.getLogger(__name__)
@@ -101,18 +101,9 @@ def verify_packaged_model(directory: Path) -> str | None:
         path = directory / name
         if not path.is_file():
             return f"{name} is missing"
-        if sha256_of(path) != expected:
+        if sha256_file(path) != expected:
             return f"{name} does not match its SHA-256"
     return None
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _build(target: Path) -> None:

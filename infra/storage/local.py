@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from infra.storage.hashing import CHUNK, sha256_bytes, sha256_file
+from infra.hashing import CHUNK, sha256_bytes, sha256_file
 from training.errors import IntegrityError, StorageError, ValidationError
 from training.ports import ProgressCallback, StoredObject
 

@@ -20,7 +20,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, EndpointConnectionError
 
-from infra.storage.hashing import sha256_bytes, sha256_file
+from infra.hashing import sha256_bytes, sha256_file
 from training.errors import (
     ConfigurationError,
     IntegrityError,
