@@ -10,7 +10,7 @@ import webvtt
 from click.testing import CliRunner
 
 from infra.cli.speech import transcribe
-from tests.infra.test_speech import FIXTURES, speech_data_dir  # noqa: F401 - a shared fixture
+from tests.conftest import SPEECH_FIXTURES as FIXTURES
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ MANDARIN = FIXTURES / "zh_antihypertensive.wav"
 
 
 @pytest.fixture
-def run(speech_data_dir: Path):  # noqa: F811 - the fixture imported above
+def run(speech_data_dir: Path):
     def invoke(*args: str):
         return CliRunner().invoke(
             transcribe, [*args, "--data-dir", str(speech_data_dir), "--cpu-threads", "2"]
@@ -65,7 +65,7 @@ def test_non_media_file_is_one_error_line_with_exit_status_2(run, tmp_path: Path
     assert "Traceback" not in result.output
 
 
-def test_model_setting_comes_from_the_environment(speech_data_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_model_setting_comes_from_the_environment(speech_data_dir: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         transcribe,
         [str(ENGLISH), "--data-dir", str(speech_data_dir)],
