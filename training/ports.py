@@ -65,9 +65,10 @@ class BlobStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> int: ...
 
-    def url_for(self, key: str, *, expires_in: int) -> str | None:
+    def url_for(self, key: str, *, expires_in: int, download_name: str | None = None) -> str | None:
         """A short-lived URL that fetches the object directly, or None where the store has none
-        (the local directory store): then the portal serves the bytes itself."""
+        (the local directory store): then the portal serves the bytes itself. With
+        ``download_name`` the response asks the browser to save the file under that name."""
         ...
 
     def check(self) -> None:

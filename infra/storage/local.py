@@ -132,7 +132,7 @@ class LocalBlobStore:
             self.delete(key)
         return len(keys)
 
-    def url_for(self, key: str, *, expires_in: int) -> str | None:
+    def url_for(self, key: str, *, expires_in: int, download_name: str | None = None) -> str | None:
         return None  # the portal serves local objects itself
 
     def read_stream(

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -37,6 +38,14 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
 DENIED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback and the UTF-8 name (RFC 6266), for Chinese titles."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
 def make_s3_client(
@@ -255,10 +264,13 @@ class S3BlobStore:
                 )
         return len(keys)
 
-    def url_for(self, key: str, *, expires_in: int) -> str | None:
+    def url_for(self, key: str, *, expires_in: int, download_name: str | None = None) -> str | None:
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
+        if download_name:
+            params["ResponseContentDisposition"] = content_disposition(download_name)
         with storage_errors(key):
             return self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+                "get_object", Params=params, ExpiresIn=expires_in
             )
 
     def read_stream(

@@ -19,6 +19,8 @@ from training.pipeline.models import Job, JobStatus
 from training.pipeline.registry import registry
 from training.pipeline.services import JobService
 from training.ports import BlobStore
+from training.transcripts.formats import to_webvtt
+from training.transcripts.services import TranscriptService
 
 PART_SIZE = 8 * 1024 * 1024
 MIB = 1024 * 1024
@@ -199,6 +201,17 @@ class MediaService:
         payload = {"lecture_id": lecture_id, "generation": generation}
         return JobService(self.session).enqueue(
             registry.get(kind), payload, dedupe_key=step_key(kind, lecture_id, generation)
+        )
+
+    def refresh_captions(self, lecture_id: int) -> None:
+        """Write the captions anew from the stored transcript (after a specialist corrected a
+        segment), so the player's captions say what the transcript panel and search say."""
+        asset = self.asset(lecture_id)
+        transcription = TranscriptService(self.session).transcription(lecture_id)
+        if asset is None or asset.captions_key is None or transcription is None:
+            return
+        self.blobs.put_bytes(
+            asset.captions_key, to_webvtt(transcription).encode(), content_type="text/vtt"
         )
 
     # --- following the pipeline -------------------------------------------------------------
