@@ -4,12 +4,10 @@ Celery transport is tested in tests/infra/test_job_engine.py)."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import imageio_ffmpeg
 import pytest
 from sqlmodel import Session, col, select
 
@@ -21,7 +19,7 @@ from infra.media import FFmpegMediaProcessor
 from infra.seed import seed
 from infra.speech import WhisperTranscriber
 from infra.storage.s3 import S3BlobStore
-from tests.conftest import SPEECH_FIXTURES
+from tests.support.media import clip_with_speech
 from training.accounts.models import User
 from training.accounts.services import AccountService
 from training.errors import PermissionDeniedError, ValidationError
@@ -33,6 +31,7 @@ from training.pipeline.registry import registry
 from training.pipeline.runner import JobRunner
 from training.pipeline.services import Dispatch
 from training.search.services import SearchService
+from training.transcripts.jobs import prompt_vocabulary
 from training.transcripts.services import TranscriptService
 
 pytestmark = pytest.mark.slow
@@ -89,16 +88,7 @@ def drain(runner: JobRunner, sessions: Callable[[], Session]) -> list[str]:
 @pytest.fixture(scope="module")
 def lecture_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six seconds of a test pattern with a spoken sentence about blood pressure."""
-    clip = tmp_path_factory.mktemp("clips") / "lecture.mp4"
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", "testsrc2=size=480x270:rate=15:duration=6",
-         "-i", str(SPEECH_FIXTURES / "en_hypertension.wav"),
-         "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-         "-t", "6", str(clip)],
-        check=True,
-    )  # fmt: skip
-    return clip
+    return clip_with_speech(tmp_path_factory.mktemp("clips") / "lecture.mp4")
 
 
 def user(session: Session, name: str) -> User:
@@ -265,3 +255,16 @@ def test_upload_rules(sessions: Callable[[], Session], s3_store: S3BlobStore) ->
             service.upload_part(specialist, 1, state.upload_id, 1, b"short")
         with pytest.raises(ValidationError, match="have not arrived"):
             service.complete_upload(specialist, 1, state.upload_id)
+
+
+def test_whisper_is_prompted_with_the_lecture_words_not_its_title_sentence() -> None:
+    english = Lecture(
+        title="Hypertension in elderly patients",
+        keywords="hypertension, blood pressure",
+        specialist_id=1,
+    )
+    assert prompt_vocabulary(english) == "hypertension, elderly, patients, blood, pressure"
+    chinese = Lecture(
+        title="老年高血压患者的降压药调整", keywords="降压药、老年患者", specialist_id=1
+    )
+    assert prompt_vocabulary(chinese) == "老年, 高血压, 患者, 降压药, 调整, 老年患者"
