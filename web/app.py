@@ -23,9 +23,14 @@ from infra.settings import Settings, load_settings
 from infra.storage.factory import blob_store_from_settings
 from web import i18n
 from web.auth import current_user
+from web.controllers.admin import AdminPages
 from web.controllers.api import LecturesApi
 from web.controllers.health import HealthController
+from web.controllers.lectures import LecturePages
+from web.controllers.lectures_api import LectureMediaApi, create_lecture
+from web.controllers.media import MediaController
 from web.controllers.pages import PagesController
+from web.controllers.player import PlayerController
 from web.errors import EXCEPTION_HANDLERS
 from web.state import Services
 
@@ -76,6 +81,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             PagesController,
             HealthController,
             LecturesApi,
+            LecturePages,
+            LectureMediaApi,
+            create_lecture,
+            AdminPages,
+            MediaController,
+            PlayerController,
             HttpMetricsController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

@@ -1,6 +1,7 @@
 """Interface language: Simplified Chinese by default, English as the other choice.
 
-The catalogue is keyed by the English text. The locale of a request comes from the signed-in
+The catalogue is keyed by the English text; its Chinese entries live in ``web/translations``,
+one module per area of the portal. The locale of a request comes from the signed-in
 user, then the ``lang`` cookie, then the portal's default.
 """
 
@@ -13,36 +14,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from web.translations import core, lectures, player
+
 LOCALES = ("zh-CN", "en")
 
-ZH_CN = {
-    "Clinicast": "县域医学远程培训",
-    "Lectures": "课程",
-    "Upcoming and recent lectures": "近期课程",
-    "No lectures yet.": "暂无课程。",
-    "Sign in": "登录",
-    "Sign out": "退出",
-    "Username": "用户名",
-    "Password": "密码",
-    "Wrong username or password.": "用户名或密码错误。",
-    "Sign in to see the lectures for your clinic.": "请登录查看您所在机构的课程。",
-    "Scheduled": "计划时间",
-    "Status": "状态",
-    "Title": "标题",
-    "Mandatory": "必修",
-    "Optional": "选修",
-    "draft": "草稿",
-    "scheduled": "已排期",
-    "live": "直播中",
-    "processing": "处理中",
-    "published": "可点播",
-    "failed": "失败",
-    "cancelled": "已取消",
-    "Language": "语言",
-    "Signed in as": "当前用户",
-    "Too many failed sign-ins; wait a minute.": "登录失败次数过多，请稍后再试。",
+CATALOGUES: dict[str, dict[str, str]] = {
+    "zh-CN": {**core.ZH_CN, **lectures.ZH_CN, **player.ZH_CN},
+    "en": {},
 }
-CATALOGUES = {"zh-CN": ZH_CN, "en": {}}
 
 
 def translate(message: str, locale: str) -> str:

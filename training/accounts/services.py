@@ -30,6 +30,10 @@ class AccountService:
     def by_username(self, username: str) -> User | None:
         return self.session.exec(select(User).where(User.username == username)).first()
 
+    def list(self) -> list[User]:
+        """Every user, by username (the admin's list)."""
+        return list(self.session.exec(select(User).order_by(User.username)))
+
     def get(self, user_id: int) -> User:
         user = self.session.get(User, user_id)
         if user is None:
@@ -65,6 +69,15 @@ class AccountService:
         )
         self.session.add(user)
         self.session.flush()
+        return user
+
+    def set_locale(self, user_id: int, locale: str) -> User:
+        """The interface language a user chose (``zh-CN`` or ``en``)."""
+        if locale not in ("zh-CN", "en"):
+            raise ValidationError(f"unknown interface language {locale!r}")
+        user = self.get(user_id)
+        user.locale = locale
+        self.session.add(user)
         return user
 
     def authenticate(self, username: str, password: str) -> User | None:

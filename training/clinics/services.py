@@ -72,6 +72,10 @@ class ClinicService:
         self.session.add(clinic)
         return clinic
 
+    def all(self) -> list[Clinic]:
+        """Every clinic, parents before children (ordered by path)."""
+        return list(self.session.exec(select(Clinic).order_by(Clinic.path)))
+
     def subtree(self, root: Clinic) -> list[Clinic]:
         """``root`` and everything below it, ordered by path."""
         query = select(Clinic).where(col(Clinic.path).startswith(root.path)).order_by(Clinic.path)

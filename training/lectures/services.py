@@ -34,6 +34,7 @@ class LectureService:
         language: Language = Language.ZH,
         duration_minutes: int = 60,
         mandatory: bool = False,
+        attendance_share: float = 0.5,
     ) -> Lecture:
         """Create a lecture given by ``specialist`` for ``audience``: pairs of a clinic and
         whether its whole subtree is included."""
@@ -43,6 +44,10 @@ class LectureService:
             raise ValidationError("a lecture needs a title")
         if not audience:
             raise ValidationError("a lecture needs an audience of at least one clinic")
+        if not 0.0 < attendance_share <= 1.0:
+            raise ValidationError(
+                "the share of the lecture that counts as attended is above 0 and at most 1"
+            )
         assert specialist.id is not None
         lecture = Lecture(
             title=title.strip(),
@@ -53,6 +58,7 @@ class LectureService:
             scheduled_start=scheduled_start,
             duration_minutes=duration_minutes,
             mandatory=mandatory,
+            attendance_share=attendance_share,
             status=LectureStatus.SCHEDULED if scheduled_start else LectureStatus.DRAFT,
         )
         self.session.add(lecture)

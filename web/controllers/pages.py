@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from training.accounts.services import AccountService
 from training.lectures.services import LectureService
 from web.auth import SESSION_USER, LoginThrottle, current_user
+from web.i18n import LOCALES
 from web.state import Services
 
 throttle = LoginThrottle()
@@ -66,9 +67,24 @@ class PagesController(Controller):
         request.clear_session()
         return Redirect("/", status_code=303)
 
-    @get("/lang/{locale:str}", name="set_language", sync_to_thread=False)
-    def set_language(self, locale: FromPath[str]) -> Redirect:
-        response = Redirect("/", status_code=303)
-        if locale in ("zh-CN", "en"):
+    @get("/lang/{locale:str}", name="set_language", sync_to_thread=True)
+    def set_language(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        locale: FromPath[str],
+    ) -> Redirect:
+        """Switch the interface language: for this browser (a cookie) and, when signed in, for
+        the user everywhere (their locale beats the cookie)."""
+        back = request.headers.get("referer") or "/"
+        response = Redirect(
+            back if back.startswith(str(request.base_url)) else "/", status_code=303
+        )
+        if locale in LOCALES:
             response.set_cookie("lang", locale, max_age=365 * 24 * 3600, samesite="lax")
+            user = current_user(request, services)
+            if user is not None and user.id is not None:
+                with services.sessions() as session:
+                    AccountService(session).set_locale(user.id, locale)
+                    session.commit()
         return response

@@ -1,0 +1,180 @@
+"""Admin pages: the clinic tree with a bulk roster import, and the user list with account
+creation."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path, PurePath
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Template
+from sqlmodel import Session
+
+from training.accounts.models import Role, User
+from training.accounts.services import AccountService, generate_password
+from training.clinics.services import ClinicService, read_roster
+from training.errors import ConflictError, PermissionDeniedError, ValidationError
+from web.controllers.lectures import PAGE_ERRORS, FormData, TreeNode, clinic_tree, page_user
+from web.state import Services
+
+MultipartData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+ROSTER_LIMIT = 5 * 1024 * 1024  # a province's roster is a few hundred KB
+
+
+def require_admin(request: Request[Any, Any, Any], services: Services) -> User:
+    user = page_user(request, services)
+    if user.role is not Role.ADMIN:
+        raise PermissionDeniedError("only admins manage clinics and users")
+    return user
+
+
+class AdminPages(Controller):
+    path = "/admin"
+    exception_handlers = PAGE_ERRORS  # type: ignore[assignment]  # handlers take subtypes
+
+    @get("/clinics", name="admin_clinics", sync_to_thread=True)
+    def clinics(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
+    ) -> Template:
+        user = require_admin(request, services)
+        return self._clinics_page(services, user, {})
+
+    @post("/clinics", sync_to_thread=True, request_max_body_size=ROSTER_LIMIT)
+    def import_roster(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        data: MultipartData,
+    ) -> Template:
+        """Import a roster CSV: all of it, or (on a bad line) none of it."""
+        user = require_admin(request, services)
+        upload = data.get("roster")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return self._clinics_page(
+                services, user, {"error": "Choose a roster file (CSV)."}, status_code=400
+            )
+        with tempfile.TemporaryDirectory() as folder:
+            # read_roster reads a path and names it in its messages: keep the uploaded name.
+            path = Path(folder) / (PurePath(upload.filename).name or "roster.csv")
+            path.write_bytes(upload.file.read())
+            with services.sessions() as session:
+                try:
+                    created, updated = ClinicService(session).import_roster(read_roster(path))
+                except ValidationError as exc:
+                    session.rollback()
+                    return self._clinics_page(services, user, {"error": str(exc)}, status_code=400)
+                session.commit()
+        return self._clinics_page(services, user, {"created": created, "updated": updated})
+
+    def _clinics_page(
+        self, services: Services, user: User, result: dict[str, Any], status_code: int = 200
+    ) -> Template:
+        with services.sessions() as session:
+            tree = clinic_tree(session)
+            count = ClinicService(session).count()
+            levels = Counter(node.clinic.level.value for node in _walk(tree))
+        return Template(
+            "admin/clinics.html",
+            context={
+                "user": user,
+                "tree": tree,
+                "count": count,
+                "levels": levels,
+                "result": result,
+            },
+            status_code=status_code,
+        )
+
+    @get("/users", name="admin_users", sync_to_thread=True)
+    def users(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
+    ) -> Template:
+        user = require_admin(request, services)
+        return self._users_page(services, user, {}, {})
+
+    @post("/users", sync_to_thread=True)
+    def create_user(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: FormData
+    ) -> Template:
+        """Create an account; a password left empty is generated and shown once."""
+        user = require_admin(request, services)
+        values = {key: str(value).strip() for key, value in data.items() if key != "_csrf_token"}
+        password = values.get("password") or generate_password()
+        with services.sessions() as session:
+            try:
+                created = self._create(session, values, password)
+                session.commit()
+            except (ValidationError, ConflictError) as exc:
+                session.rollback()
+                return self._users_page(
+                    services, user, values, {"error": str(exc)}, status_code=400
+                )
+            result = {
+                "created": created.username,
+                "password": password if not values.get("password") else None,
+            }
+        return self._users_page(services, user, {}, result)
+
+    @staticmethod
+    def _create(session: Session, values: dict[str, str], password: str) -> User:
+        try:
+            role = Role(values.get("role", ""))
+        except ValueError:
+            raise ValidationError("choose a role") from None
+        locale = values.get("locale", "")
+        clinic = None
+        if values.get("region_code"):
+            clinic = ClinicService(session).by_region_code(values["region_code"])
+            if clinic is None:
+                raise ValidationError(f"no clinic has the region code {values['region_code']}")
+        return AccountService(session).create(
+            values.get("username", ""),
+            password,
+            role,
+            display_name=values.get("display_name") or None,
+            clinic=clinic,
+            locale=locale if locale in ("zh-CN", "en") else "zh-CN",
+        )
+
+    def _users_page(
+        self,
+        services: Services,
+        user: User,
+        values: dict[str, str],
+        result: dict[str, Any],
+        status_code: int = 200,
+    ) -> Template:
+        with services.sessions() as session:
+            users = AccountService(session).list()
+            clinics = ClinicService(session)
+            clinic_names = {
+                account.clinic_id: clinics.get(account.clinic_id).name
+                for account in users
+                if account.clinic_id is not None
+            }
+        return Template(
+            "admin/users.html",
+            context={
+                "user": user,
+                "users": users,
+                "clinic_names": clinic_names,
+                "roles": [role.value for role in Role],
+                "values": values,
+                "result": result,
+            },
+            status_code=status_code,
+        )
+
+
+def _walk(nodes: list[TreeNode]) -> list[TreeNode]:
+    found: list[TreeNode] = []
+    for node in nodes:
+        found.append(node)
+        found.extend(_walk(node.children))
+    return found
