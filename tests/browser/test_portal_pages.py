@@ -56,7 +56,9 @@ def test_wrong_password_is_told_plainly_and_english_is_one_click_away(
     page.get_by_label("密码").fill("not-the-password")
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("alert")).to_have_text("用户名或密码错误。")
-    page.get_by_role("link", name="English").click()
-    expect(page).to_have_title(re.compile("Clinicast"))
+    page.get_by_role("link", name="English").click()  # back to the same page, in English
+    expect(page).to_have_title(re.compile("Sign in · Clinicast"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.goto(portal.base_url)
     expect(page.get_by_text("Sign in to see the lectures for your clinic.")).to_be_visible()
     screenshot(page, "home-en-signed-out")
