@@ -64,6 +64,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         return services
 
     def set_locale(request: Request[Any, Any, Any]) -> None:
+        if request.url.path.startswith(("/media/", "/static/")):
+            return  # segment and asset requests: no page, no language, no database read
         user = current_user(request, services)
         # request.state, not a context variable: sync handlers run in worker threads.
         request.state.locale = i18n.negotiate(

@@ -16,15 +16,21 @@ SESSION_USER = "user_id"
 
 
 def current_user(request: Request[Any, Any, Any], services: Services) -> User | None:
+    """The signed-in, active user, read once per request (the locale hook and the handler
+    both ask)."""
+    if "clinicast_user" in request.state:
+        cached: User | None = request.state["clinicast_user"]
+        return cached
     user_id = request.session.get(SESSION_USER) if "session" in request.scope else None
-    if not isinstance(user_id, int):
-        return None
-    with services.sessions() as session:
-        user = session.get(User, user_id)
-        if user is None or not user.is_active:
-            return None
-        session.expunge(user)
-        return user
+    user = None
+    if isinstance(user_id, int):
+        with services.sessions() as session:
+            found = session.get(User, user_id)
+            if found is not None and found.is_active:
+                session.expunge(found)
+                user = found
+    request.state["clinicast_user"] = user
+    return user
 
 
 def require_user(request: Request[Any, Any, Any], services: Services) -> User:
