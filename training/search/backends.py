@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Table, column, func, literal_column, table
 
+from training.errors import ConfigurationError
 from training.search.models import FTS_TABLES, TSVECTOR_COLUMN, SearchDocument, SearchSegment
 
 DOCUMENTS: Table = SearchDocument.__table__  # type: ignore[attr-defined]
@@ -39,7 +40,9 @@ def match_for(dialect: str, content: Table, tokens: Sequence[str]) -> Match:
         return _fts5_match(content, tokens)
     if dialect == "postgresql":
         return _tsvector_match(content, tokens)
-    raise NotImplementedError(f"search has no backend for the {dialect} database")
+    raise ConfigurationError(
+        "CLINICAST_DATABASE__URL", f"full-text search runs on SQLite or PostgreSQL, not {dialect}"
+    )
 
 
 def _fts5_match(content: Table, tokens: Sequence[str]) -> Match:
