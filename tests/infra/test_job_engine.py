@@ -3,6 +3,7 @@ SQLite broker (embedded mode) and on Redis (scale-out), with the job of record i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -116,9 +117,13 @@ def test_progress_is_recorded_while_a_job_runs(
 
 
 def _kill_mid_run_and_recover(
-    engine: Engine, env: dict[str, str], start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    engine: Engine,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    after_kill: Callable[[], object] = lambda: None,
 ) -> None:
-    first = start_worker(env)
+    """Enqueue a long job, SIGKILL whichever worker runs it (then ``after_kill``), and check
+    that the job is finished by another worker, once in effect."""
     job_id = engine.enqueue(
         "test.effect", {"dir": str(tmp_path), "steps": 40, "step_seconds": 0.25}
     )
@@ -129,8 +134,11 @@ def _kill_mid_run_and_recover(
         60,
         "the job to be mid-run",
     )
-    first.kill()
-    start_worker(env)  # the surviving machine
+    leased_by = engine.job(job_id).leased_by or ""
+    pool_pid = int(leased_by.rsplit(":", 1)[1])  # host:pid of the pool process running it
+    running = next(w for w in workers if os.getpgid(pool_pid) == w.process.pid)
+    running.kill()
+    after_kill()
     job = engine.wait_status(job_id, JobStatus.SUCCEEDED, 90)
     starts = lines(tmp_path / "starts.log")
     assert len(starts) == 2, starts  # started twice: once on the killed worker, once after
@@ -145,7 +153,8 @@ def test_embedded_job_whose_worker_is_sigkilled_runs_again_and_takes_effect_once
     tmp_path: Path,
 ) -> None:
     engine, env = embedded_engine
-    _kill_mid_run_and_recover(engine, env, start_worker, tmp_path)
+    # One worker; after it dies, a replacement comes up while the job is stranded.
+    _kill_mid_run_and_recover(engine, [start_worker(env)], tmp_path, lambda: start_worker(env))
 
 
 @pytest.mark.scaleout
@@ -155,8 +164,8 @@ def test_redis_job_whose_worker_is_sigkilled_runs_again_and_takes_effect_once(
     tmp_path: Path,
 ) -> None:
     engine, env = redis_engine
-    start_worker(env)  # a second, idle worker beside the one that will die
-    _kill_mid_run_and_recover(engine, env, start_worker, tmp_path)
+    # Two workers: whichever takes the job dies, the other finishes it.
+    _kill_mid_run_and_recover(engine, [start_worker(env), start_worker(env)], tmp_path)
 
 
 @pytest.mark.scaleout
