@@ -27,6 +27,7 @@ from infra.seed import seed
 from infra.settings import Settings
 from infra.storage.seaweed import EmbeddedSeaweedFS
 from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY
+from tests.support.web import sign_in as sign_in_with
 from training.accounts.models import Role
 from training.accounts.services import AccountService
 from training.clinics.services import ClinicService
@@ -163,17 +164,8 @@ def build_portal(
 
 
 def sign_in(client: TestClient[Litestar], username: str) -> None:
-    client.get("/login")
-    response = client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "_csrf_token": client.cookies.get("csrftoken", ""),
-        },
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
+    status = sign_in_with(client, username, PASSWORD)
+    assert status == 303, f"{username} could not sign in ({status})"
 
 
 @pytest.fixture

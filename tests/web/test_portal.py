@@ -14,6 +14,7 @@ from sqlmodel import Session
 from infra.seed import seed
 from infra.settings import Settings
 from tests.conftest import settings_from
+from tests.support.web import sign_in as sign_in_with
 from training.accounts.models import Role
 from training.accounts.services import AccountService
 from training.base import utcnow
@@ -64,17 +65,7 @@ def _add_people_and_a_private_lecture(session: Session) -> None:
 
 
 def sign_in(client: TestClient[Litestar], username: str, password: str = PASSWORD) -> int:
-    client.get("/login")
-    response = client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": password,
-            "_csrf_token": client.cookies.get("csrftoken", ""),
-        },
-        follow_redirects=False,
-    )
-    return response.status_code
+    return sign_in_with(client, username, password)
 
 
 def test_home_page_asks_to_sign_in_in_chinese_by_default(app: Litestar) -> None:
