@@ -58,7 +58,13 @@ class JobSettings(BaseModel):
     heartbeat_seconds: float = 5
     sweep_seconds: float = 15
     redispatch_after: float = Field(120, description="queued and unclaimed this long: send again")
-    retry_backoff: float = 10
+    retry_backoff: float = Field(10, description="first wait before a failed job is retried")
+    transient_retry_seconds: float = Field(
+        1800,
+        description="how long jobs failing for a transient reason (object storage unreachable, "
+        "5xx, throttling) are retried, without using up their attempts",
+    )
+    transient_backoff_max: float = Field(120, description="longest wait between such retries")
     visibility_timeout: float = Field(3600, description="Redis/SQS redelivery of unacked messages")
     extra_modules: list[str] = Field(default_factory=list, description="more job-kind modules")
 
@@ -177,15 +183,15 @@ class Settings(BaseSettings):
         """The effective settings as plain data, secrets masked (``clinicast config``)."""
         data = self.model_dump(mode="json")
         data["effective"] = {
-            "database_url": _mask_url(self.database_url),
-            "broker_url": _mask_url(self.broker_url),
+            "database_url": mask_url(self.database_url),
+            "broker_url": mask_url(self.broker_url),
             "storage_endpoint": self.storage_endpoint,
             "embedded_storage": self.embedded_storage,
             "public_base_url": self.public_base_url,
         }
-        data["database"]["url"] = _mask_url(self.database.url) if self.database.url else None
+        data["database"]["url"] = mask_url(self.database.url) if self.database.url else None
         data["jobs"]["broker_url"] = (
-            _mask_url(self.jobs.broker_url) if self.jobs.broker_url else None
+            mask_url(self.jobs.broker_url) if self.jobs.broker_url else None
         )
         return data
 
@@ -201,7 +207,7 @@ def _persisted_secret(path: Path, nbytes: int) -> str:
     return value
 
 
-def _mask_url(url: str) -> str:
+def mask_url(url: str) -> str:
     """Hide the password of a URL such as postgresql://user:secret@host/db."""
     try:
         return make_url(url).render_as_string(hide_password=True)

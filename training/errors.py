@@ -14,10 +14,18 @@ them as one line.
     │   └── InvalidMedia          an upload that is not usable media (empty, truncated, text)
     ├── ConflictError             the request clashes with what is stored (duplicate username)
     ├── StorageError              object storage failed (``FileNotFoundError`` is used for a
-    │   ├── StorageUnavailable    missing object, as the standard library does)
+    │   ├── StorageUnavailable    missing object, as the standard library does);
+    │   │                         also a TransientError
     │   ├── StorageAuthError
+    │   ├── BucketMissing
     │   └── IntegrityError        a stored object does not match its checksum
-    └── SpeechError               speech-to-text failed (model missing, unverified, unreadable)
+    ├── SpeechError               speech-to-text failed (model missing, unverified, unreadable)
+    └── TransientError            "not now" rather than "never": the job engine retries a job
+                                  that raised it with backoff for a long while (an S3 restart,
+                                  a network blip) without using up its attempts
+
+Permanent errors (``ValidationError``, ``ConfigurationError``, ``StorageAuthError``,
+``BucketMissing``) fail a job at once: retrying cannot fix bad input or bad settings.
 """
 
 from __future__ import annotations
@@ -80,16 +88,25 @@ class ConflictError(ClinicastError):
     """The request clashes with what is stored."""
 
 
+class TransientError(ClinicastError):
+    """A failure that time may cure: a service restarting, unreachable or overloaded."""
+
+
 class StorageError(ClinicastError):
     """Object storage failed."""
 
 
-class StorageUnavailable(StorageError):
-    """The object store cannot be reached."""
+class StorageUnavailable(StorageError, TransientError):
+    """The object store cannot be reached, or answered that it is overloaded or failing (5xx,
+    throttling)."""
 
 
 class StorageAuthError(StorageError):
     """The object store refused our credentials or our access."""
+
+
+class BucketMissing(StorageError):
+    """The configured bucket does not exist (``clinicast storage init`` creates it)."""
 
 
 class IntegrityError(StorageError):
@@ -98,3 +115,12 @@ class IntegrityError(StorageError):
 
 class SpeechError(ClinicastError):
     """Speech-to-text failed: the model is missing or unverified, or the audio is unreadable."""
+
+
+PERMANENT_ERRORS: tuple[type[ClinicastError], ...] = (
+    ValidationError,
+    ConfigurationError,
+    StorageAuthError,
+    BucketMissing,
+)
+"""Errors no retry can cure: a job that raises one fails at once, with the error kept."""

@@ -8,7 +8,6 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from celery import Celery
@@ -20,7 +19,12 @@ from infra.settings import Settings
 from infra.storage.factory import blob_store_from_settings
 from training.pipeline.registry import BUILTIN_JOB_MODULES, QUEUES, JobRegistry, registry
 from training.pipeline.runner import JobRunner
-from training.pipeline.services import Dispatch, JobService, take_pending_dispatches
+from training.pipeline.services import (
+    Dispatch,
+    JobService,
+    TransientRetry,
+    take_pending_dispatches,
+)
 
 log = logging.getLogger(__name__)
 RUN_JOB = "clinicast.run_job"
@@ -122,9 +126,10 @@ class WorkerRuntime:
     dispatcher: CeleryDispatcher
 
 
-@cache
-def _runtime_for(pid: int, settings_json: str) -> WorkerRuntime:
-    settings = Settings.model_validate_json(settings_json)
+_runtimes: dict[tuple[int, int], WorkerRuntime] = {}
+
+
+def _build_runtime(settings: Settings) -> WorkerRuntime:
     import_job_modules(settings)
     engine = make_engine(settings.database_url, pool_size=2)
     dispatcher = CeleryDispatcher(make_celery(settings))
@@ -134,9 +139,12 @@ def _runtime_for(pid: int, settings_json: str) -> WorkerRuntime:
         session_factory=sessions,
         registry=registry,
         dispatcher=dispatcher,
-        worker_name=f"{socket.gethostname()}:{pid}",
+        worker_name=f"{socket.gethostname()}:{os.getpid()}",
         heartbeat_seconds=settings.jobs.heartbeat_seconds,
         retry_backoff=settings.jobs.retry_backoff,
+        transient_retry=TransientRetry(
+            settings.jobs.transient_retry_seconds, settings.jobs.transient_backoff_max
+        ),
         blobs=blob_store_from_settings(settings),
         resources=job_resources(settings),
     )
@@ -153,7 +161,9 @@ def job_resources(settings: Settings) -> dict[str, Any]:
     speech = settings.speech
     return {
         "media": FFmpegMediaProcessor(
-            preset=settings.media.preset, max_height=settings.media.max_height
+            ffmpeg=settings.media.ffmpeg_binary,
+            preset=settings.media.preset,
+            max_height=settings.media.max_height,
         ),
         "transcriber": WhisperTranscriber(
             speech.model,
@@ -171,7 +181,13 @@ def job_resources(settings: Settings) -> dict[str, Any]:
 def worker_runtime(settings: Settings) -> WorkerRuntime:
     """What a worker process runs jobs with, made once per process (after the fork: database
     connections and boto3 clients must not be shared between processes)."""
-    return _runtime_for(os.getpid(), settings.model_dump_json())
+    # Keyed by the settings object itself, never by a serialised copy: a JSON dump masks the
+    # secrets (the S3 secret key became "**********" and every worker read got 403).
+    key = (os.getpid(), id(settings))
+    runtime = _runtimes.get(key)
+    if runtime is None:
+        runtime = _runtimes[key] = _build_runtime(settings)
+    return runtime
 
 
 def import_job_modules(settings: Settings) -> list[str]:

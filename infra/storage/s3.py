@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 import boto3
+from boto3.exceptions import Boto3Error, RetriesExceededError, S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from infra.hashing import sha256_bytes, sha256_file
 from training.errors import (
+    BucketMissing,
     ConfigurationError,
     IntegrityError,
     StorageAuthError,
@@ -37,6 +40,10 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
+CHECK_PREFIX = ".clinicast/check/"
+"""Where readiness checks write a small object, read it back and delete it."""
+CORS_RULE_ID = "clinicast-media"
+LIFECYCLE_RULE_ID = "clinicast-abort-abandoned-uploads"
 DENIED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}
 
 
@@ -80,35 +87,64 @@ def make_s3_client(
     )
 
 
+TRANSIENT = {
+    "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling",
+    "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "500", "502", "503", "504",
+}  # fmt: skip
+"""Error codes that say "not now" rather than "never": retried by the job engine."""
+
+
 @contextlib.contextmanager
 def storage_errors(what: str) -> Iterator[None]:
-    """Map boto3's errors to ours at the seam."""
+    """Map boto3's errors to ours at the seam: a missing object is ``FileNotFoundError``, a
+    refused credential ``StorageAuthError`` (permanent), an unreachable or overloaded service
+    ``StorageUnavailable`` (transient: the job engine retries it for a long while)."""
     try:
         yield
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in NOT_FOUND:
-            raise FileNotFoundError(what) from None
-        if code in DENIED:
-            raise StorageAuthError(
-                f"object storage refused access to {what} ({code}): check "
-                "CLINICAST_STORAGE__ACCESS_KEY and CLINICAST_STORAGE__SECRET_KEY"
-            ) from None
-        if code == "InvalidBucketName":
-            raise ConfigurationError(
-                "CLINICAST_STORAGE__BUCKET", f"not a valid bucket name: {what}"
-            ) from None
-        if code == "NoSuchBucket":
-            raise StorageError(
-                f"the bucket does not exist (CLINICAST_STORAGE__BUCKET): {what}"
-            ) from None
-        raise StorageError(f"object storage failed on {what}: {code} {exc}") from None
-    except (EndpointConnectionError, ConnectionError) as exc:
-        raise StorageUnavailable(
+    except (ClientError, BotoCoreError, Boto3Error) as exc:
+        raise _mapped(exc, what) from None
+
+
+def _mapped(exc: BaseException, what: str) -> Exception:
+    if isinstance(exc, S3UploadFailedError) and exc.__context__ is not None:
+        return _mapped(exc.__context__, what)  # boto3 wraps the ClientError of a part upload
+    if isinstance(exc, RetriesExceededError):
+        return StorageUnavailable(
+            f"object storage failed on {what}: {getattr(exc, 'last_exception', exc)}"
+        )
+    if isinstance(exc, ClientError):
+        return _client_error(exc, what)
+    if isinstance(exc, (ConnectionError, HTTPClientError)):
+        return StorageUnavailable(
             f"object storage is unreachable (CLINICAST_STORAGE__ENDPOINT_URL): {exc}"
-        ) from None
-    except BotoCoreError as exc:
-        raise StorageError(f"object storage failed on {what}: {exc}") from None
+        )
+    return StorageError(f"object storage failed on {what}: {exc}")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _client_error(exc: ClientError, what: str) -> Exception:
+    code = _code(exc)
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in NOT_FOUND:
+        return FileNotFoundError(what)
+    if code in DENIED:
+        return StorageAuthError(
+            f"object storage refused access to {what} ({code}): check "
+            "CLINICAST_STORAGE__ACCESS_KEY and CLINICAST_STORAGE__SECRET_KEY"
+        )
+    if code == "InvalidBucketName":
+        return ConfigurationError("CLINICAST_STORAGE__BUCKET", f"not a valid bucket name: {what}")
+    if code == "NoSuchBucket":
+        return BucketMissing(
+            f"the bucket of {what} does not exist (CLINICAST_STORAGE__BUCKET): create it, or "
+            "run `clinicast storage init`"
+        )
+    if code in TRANSIENT or status >= 500:
+        return StorageUnavailable(f"object storage is busy or failing on {what}: {code} {exc}")
+    return StorageError(f"object storage failed on {what}: {code} {exc}")
 
 
 class S3BlobStore:
@@ -132,20 +168,90 @@ class S3BlobStore:
             io_chunksize=256 * 1024,
         )
 
-    def ensure_bucket(self) -> None:
-        with storage_errors(f"bucket {self.bucket}"):
-            try:
-                self.client.head_bucket(Bucket=self.bucket)
-            except ClientError as exc:
-                if str(exc.response.get("Error", {}).get("Code")) not in NOT_FOUND | {
-                    "NoSuchBucket"
-                }:
-                    raise
+    def ensure_bucket(self) -> bool:
+        """Create the bucket if it is missing; True if it was created. Credentials that may
+        not create buckets get a ``StorageAuthError`` saying what to do."""
+        try:
+            self._head_bucket()
+        except BucketMissing:
+            pass
+        else:
+            return False
+        try:
+            with storage_errors(f"bucket {self.bucket}"):
                 self.client.create_bucket(Bucket=self.bucket)
+        except StorageAuthError:
+            raise BucketMissing(
+                f"the bucket {self.bucket} does not exist and these credentials may not create "
+                "it: create it with the storage service's own tools, or run `clinicast storage "
+                "init` with credentials that may"
+            ) from None
+        return True
+
+    def _head_bucket(self) -> None:
+        try:
+            with storage_errors(f"bucket {self.bucket}"):
+                self.client.head_bucket(Bucket=self.bucket)
+        except FileNotFoundError:  # HEAD has no body: a missing bucket is a bare 404
+            raise BucketMissing(
+                f"the bucket {self.bucket} does not exist: create it, or run `clinicast storage "
+                "init`"
+            ) from None
 
     def check(self) -> None:
+        """Prove that the bucket takes a write and gives it back (an S3 server that answers
+        may still fail reads, e.g. SeaweedFS for a while after a restart)."""
+        self._head_bucket()
+        key = f"{CHECK_PREFIX}{socket.gethostname()}-{os.getpid()}-{os.urandom(4).hex()}"
+        token = os.urandom(8).hex().encode()
+        self.put_bytes(key, token, content_type="text/plain")
+        try:
+            if self.get_bytes(key) != token:
+                raise IntegrityError(f"{key}: object storage did not give back what was written")
+        finally:
+            self.delete(key)
+
+    # --- bucket set-up (``clinicast storage init``) ------------------------------------------
+
+    def allow_origins(self, origins: builtins.list[str]) -> None:
+        """CORS: browsers on ``origins`` may GET media (with Range) straight from the bucket
+        (direct delivery). Other rules of the bucket are kept; ours is replaced by its ID."""
+        rule: Any = {
+            "ID": CORS_RULE_ID, "AllowedOrigins": origins, "AllowedMethods": ["GET", "HEAD"],
+            "AllowedHeaders": ["*"], "MaxAgeSeconds": 3600,
+            "ExposeHeaders": ["Content-Length", "Content-Range", "Accept-Ranges", "ETag"],
+        }  # fmt: skip
         with storage_errors(f"bucket {self.bucket}"):
-            self.client.head_bucket(Bucket=self.bucket)
+            try:
+                rules = self.client.get_bucket_cors(Bucket=self.bucket)["CORSRules"]
+            except ClientError as exc:
+                if _code(exc) != "NoSuchCORSConfiguration":
+                    raise
+                rules = []
+            rules = [r for r in rules if r.get("ID") != CORS_RULE_ID] + [rule]
+            self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": rules})
+
+    def expire_abandoned_uploads(self, days: int) -> None:
+        """Lifecycle: abort multipart uploads still unfinished ``days`` after they began (an
+        upload given up by its browser keeps its parts otherwise). Other rules are kept."""
+        rule: Any = {
+            "ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
+        }  # fmt: skip
+        with storage_errors(f"bucket {self.bucket}"):
+            try:
+                config = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+                rules: builtins.list[Any] = list(config.get("Rules", []))
+            except ClientError as exc:
+                if _code(exc) != "NoSuchLifecycleConfiguration":
+                    raise
+                rules = []
+            rules = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID] + [rule]
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
+            )
+
+    # --- objects ----------------------------------------------------------------------------
 
     def put_file(
         self,

@@ -11,7 +11,7 @@ import pytest
 
 import tests.infra.jobkinds  # noqa: F401 - registers the test job kinds in this process too
 from infra.db import upgrade
-from infra.jobs.engine import CeleryDispatcher, make_celery
+from infra.jobs.engine import CeleryDispatcher, make_celery, worker_runtime
 from infra.runtime import Database, open_database
 from infra.settings import Settings
 from tests.conftest import WorkerProcess, settings_from, wait_until
@@ -239,3 +239,13 @@ def test_cancelled_job_stops_at_its_next_heartbeat(
     )
     assert engine.job(job_id).status is JobStatus.CANCELLED
     assert not (tmp_path / "effects.log").exists()
+
+
+def test_a_worker_signs_storage_requests_with_the_configured_secret_not_its_mask(
+    embedded_settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_from(embedded_settings_env, monkeypatch)
+    assert settings.storage.secret_key is not None  # an external S3 with its own keys
+    blobs = worker_runtime(settings).runner.blobs
+    assert blobs is not None
+    blobs.check()  # a write and a read: refused (403) when the secret sent is "**********"

@@ -13,12 +13,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from infra.storage.local import LocalBlobStore
-from infra.storage.s3 import S3BlobStore, make_s3_client
+from infra.storage.s3 import S3BlobStore, make_s3_client, storage_errors
 from infra.storage.seaweed import EmbeddedSeaweedFS
 from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, free_s3_port, wait_until
-from training.errors import ConfigurationError, IntegrityError, StorageAuthError, StorageUnavailable
+from training.errors import (
+    BucketMissing,
+    ConfigurationError,
+    IntegrityError,
+    StorageAuthError,
+    StorageUnavailable,
+)
 from training.ports import BlobStore
 
 MIB = 1024 * 1024
@@ -253,3 +260,43 @@ def test_aborted_upload_leaves_nothing_behind(store: BlobStore) -> None:
     assert not store.exists("lectures/7/source.mp4")
     with pytest.raises(FileNotFoundError):
         store.uploaded_parts("lectures/7/source.mp4", upload_id)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("SlowDown", 503, StorageUnavailable),  # throttling: transient
+        ("InternalError", 500, StorageUnavailable),
+        ("ServiceUnavailable", 503, StorageUnavailable),
+        ("XMinioServerNotInitialized", 503, StorageUnavailable),  # any 5xx
+        ("AccessDenied", 403, StorageAuthError),  # permanent: the operator's to fix
+        ("NoSuchBucket", 404, BucketMissing),
+        ("NoSuchKey", 404, FileNotFoundError),
+    ],
+)
+def test_s3_errors_map_to_transient_or_permanent_errors(
+    code: str, status: int, expected: type[Exception]
+) -> None:
+    # botocore's own exception, built as botocore builds it from a response (no server needed
+    # to say "503 SlowDown"; the mapping of real responses is tested against SeaweedFS above).
+    error = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject",
+    )
+    with pytest.raises(expected), storage_errors("lectures/1/source"):
+        raise error
+
+
+def test_an_upload_refused_for_bad_credentials_is_an_auth_error_not_a_boto3_one(
+    embedded_s3: EmbeddedSeaweedFS, tmp_path: Path
+) -> None:
+    client = make_s3_client(embedded_s3.endpoint_url, S3_ACCESS_KEY, "wrong", max_attempts=1)
+    source = tmp_path / "part.bin"
+    source.write_bytes(b"x" * 1000)
+    with pytest.raises(StorageAuthError):  # boto3 wraps it in S3UploadFailedError
+        S3BlobStore(client, embedded_s3.bucket).put_file("denied/part.bin", source)
+
+
+def test_check_writes_reads_and_removes_a_probe_object(s3_store: S3BlobStore) -> None:
+    s3_store.check()
+    assert list(s3_store.list(".clinicast/check/")) == []

@@ -12,8 +12,14 @@ from sqlmodel import Session, col
 from training.base import utcnow
 from training.errors import ValidationError
 from training.pipeline.models import Job, JobStatus
-from training.pipeline.registry import JobKind, JobRegistry
-from training.pipeline.services import DISPATCH_KEY, JobService, take_pending_dispatches
+from training.pipeline.registry import FailureCause, JobFailure, JobKind, JobRegistry
+from training.pipeline.services import (
+    DISPATCH_KEY,
+    JobService,
+    Lease,
+    TransientRetry,
+    take_pending_dispatches,
+)
 
 registry = JobRegistry()
 
@@ -24,6 +30,21 @@ def noop(ctx: object, payload: dict[str, object]) -> None:
 
 
 KIND: JobKind = registry.get("ledger.noop")
+
+
+def note_failure(session: Session, failure: JobFailure) -> None:
+    """Records the failure as a row of its own, in the transaction that fails the job."""
+    JobService(session, registry).enqueue(KIND, {"failed": failure.job_id,
+                                                 "cause": failure.cause.value})  # fmt: skip
+
+
+def broken_hook(session: Session, failure: JobFailure) -> None:
+    note_failure(session, failure)
+    raise RuntimeError("the hook is broken")
+
+
+registry.kind("ledger.hooked", max_attempts=2, on_failed=note_failure)(noop)
+registry.kind("ledger.broken-hook", max_attempts=1, on_failed=broken_hook)(noop)
 
 
 def enqueue(session: Session, **kwargs: object) -> Job:
@@ -157,3 +178,82 @@ def test_restart_queues_a_failed_job_from_its_first_attempt(session: Session) ->
     service.cancel(job.id)
     restarted = service.restart(job.id)
     assert (restarted.status, restarted.attempts, restarted.error) == (JobStatus.QUEUED, 0, None)
+
+
+def claimed(session: Session, kind: str) -> tuple[JobService, Lease]:
+    service = JobService(session, registry)
+    job = service.enqueue(registry.get(kind), {"lecture": 1})
+    session.commit()
+    assert job.id is not None
+    lease = service.claim(job.id, "w")
+    assert lease is not None
+    return service, lease
+
+
+def due_now(session: Session, job_id: int) -> None:
+    session.exec(update(Job).where(col(Job.id) == job_id).values(not_before=utcnow()))  # type: ignore[call-overload]
+    session.commit()
+
+
+def test_transient_failures_use_no_attempt_and_wait_longer_each_time(session: Session) -> None:
+    service, lease = claimed(session, "ledger.noop")
+    window = TransientRetry(window=3600, max_backoff=120)
+    waits = []
+    for _ in range(4):  # twice the kind's attempts
+        retry = service.fail(lease, "StorageUnavailable: down", retry_backoff=1, transient=window)
+        assert retry is not None
+        waits.append(retry.countdown)
+        job = service.get(lease.job_id)
+        assert (job.status, job.attempts) == (JobStatus.QUEUED, 0)
+        assert job.transient_since is not None
+        session.exec(  # type: ignore[call-overload]
+            update(Job).where(col(Job.id) == lease.job_id)
+            .values(transient_since=job.transient_since - timedelta(seconds=30))
+        )  # fmt: skip
+        due_now(session, lease.job_id)
+        next_lease = service.claim(lease.job_id, "w")
+        assert next_lease is not None
+        lease = next_lease
+    assert waits[0] == 1  # the first wait is the plain backoff
+    assert waits == sorted(waits)
+    assert waits[-1] >= 90  # it has been failing for 90 s: wait about as long again
+    assert service.complete(lease)
+    assert service.get(lease.job_id).attempts == 1
+
+
+def test_transient_failures_past_the_window_fail_for_good(session: Session) -> None:
+    service, lease = claimed(session, "ledger.hooked")
+    retry = service.fail(lease, "StorageUnavailable: down", retry_backoff=0,
+                         transient=TransientRetry(window=0))  # fmt: skip
+    assert retry is None
+    job = service.get(lease.job_id)
+    assert job.status is JobStatus.FAILED
+    assert "minutes of retries" in (job.error or "")
+
+
+def test_a_job_failed_for_good_runs_its_hook_in_the_same_transaction(session: Session) -> None:
+    service, lease = claimed(session, "ledger.hooked")
+    assert service.fail(lease, "ValidationError: not media", retry_backoff=0,
+                        cause=FailureCause.INPUT) is None  # fmt: skip
+    notes = [job.payload for job in service.recent() if job.kind == "ledger.noop"]
+    assert notes == [{"failed": lease.job_id, "cause": "input"}]
+    assert service.get(lease.job_id).attempts == 1  # bad input: no second attempt
+
+
+def test_a_broken_hook_does_not_keep_the_job_from_failing(session: Session) -> None:
+    service, lease = claimed(session, "ledger.broken-hook")
+    assert service.fail(lease, "ValueError: bad", retry_backoff=0) is None
+    assert service.get(lease.job_id).status is JobStatus.FAILED
+    assert [job.kind for job in service.recent()] == ["ledger.broken-hook"]  # hook rolled back
+
+
+def test_the_sweep_runs_the_hook_of_a_job_whose_last_worker_died(session: Session) -> None:
+    service, lease = claimed(session, "ledger.hooked")
+    for attempt in range(2):
+        if attempt:
+            assert service.claim(lease.job_id, "w") is not None
+        age_heartbeat(session, lease.job_id, 120)
+        service.sweep(lease_seconds=60, redispatch_after=60)
+    assert service.get(lease.job_id).status is JobStatus.FAILED
+    notes = [job.payload for job in service.recent() if job.kind == "ledger.noop"]
+    assert notes == [{"failed": lease.job_id, "cause": "exhausted"}]

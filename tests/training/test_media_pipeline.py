@@ -6,22 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-import training.lectures.jobs
-import training.media.jobs
-import training.transcripts.jobs  # noqa: F401 - the three modules register the pipeline's kinds
 from infra.db import make_engine, make_session_factory, upgrade
 from infra.media import FFmpegMediaProcessor
 from infra.seed import seed
 from infra.speech import WhisperTranscriber
 from infra.storage.s3 import S3BlobStore
 from tests.support.media import clip_with_speech
-from training.accounts.models import User
-from training.accounts.services import AccountService
+from tests.support.pipeline import Recorder, drain, upload, user
 from training.errors import PermissionDeniedError, ValidationError
 from training.lectures.models import Language, Lecture, LectureStatus
 from training.media.models import MediaState
@@ -29,20 +24,11 @@ from training.media.services import PART_SIZE, MediaService
 from training.pipeline.models import Job, JobStatus
 from training.pipeline.registry import registry
 from training.pipeline.runner import JobRunner
-from training.pipeline.services import Dispatch
 from training.search.services import SearchService
 from training.transcripts.jobs import prompt_vocabulary
 from training.transcripts.services import TranscriptService
 
 pytestmark = pytest.mark.slow
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.dispatched: list[Dispatch] = []
-
-    def dispatch(self, dispatches: list[Dispatch]) -> None:
-        self.dispatched.extend(dispatches)
 
 
 @pytest.fixture
@@ -71,61 +57,10 @@ def runner(
     )  # fmt: skip
 
 
-def drain(runner: JobRunner, sessions: Callable[[], Session]) -> list[str]:
-    """Run every queued job, in order, until none is left (what the workers would do)."""
-    outcomes = []
-    for _ in range(20):
-        with sessions() as session:
-            queued = session.exec(
-                select(Job.id).where(col(Job.status) == JobStatus.QUEUED).order_by(col(Job.id))
-            ).all()
-        if not queued:
-            return outcomes
-        outcomes += [runner.run(job_id) for job_id in queued if job_id is not None]
-    raise AssertionError(f"the pipeline did not settle: {outcomes}")
-
-
 @pytest.fixture(scope="module")
 def lecture_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six seconds of a test pattern with a spoken sentence about blood pressure."""
     return clip_with_speech(tmp_path_factory.mktemp("clips") / "lecture.mp4")
-
-
-def user(session: Session, name: str) -> User:
-    found = AccountService(session).by_username(name)
-    assert found is not None
-    return found
-
-
-def upload(
-    session: Session,
-    blobs: S3BlobStore,
-    lecture_id: int,
-    source: Path,
-    *,
-    drop_after: int | None = None,
-) -> Any:
-    service = MediaService(session, blobs)
-    specialist = user(session, "specialist")
-    data = source.read_bytes()
-    state = service.begin_upload(
-        specialist, lecture_id, filename=source.name, size=len(data), content_type="video/mp4"
-    )
-    for number in range(1, state.part_count + 1):
-        if number in state.parts:  # resuming: already received
-            continue
-        if drop_after is not None and number > drop_after:
-            return state
-        service.upload_part(
-            specialist,
-            lecture_id,
-            state.upload_id,
-            number,
-            data[(number - 1) * PART_SIZE : number * PART_SIZE],
-        )
-    asset = service.complete_upload(specialist, lecture_id, state.upload_id)
-    session.commit()
-    return asset
 
 
 def test_uploaded_lecture_is_transcoded_transcribed_indexed_and_published(

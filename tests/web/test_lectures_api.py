@@ -27,6 +27,7 @@ from training.accounts.services import AccountService
 from training.clinics.services import ClinicService
 from training.lectures.services import LectureService
 from training.media.services import PART_SIZE, MediaService
+from training.pipeline.registry import FailureCause
 from training.pipeline.services import JobService
 from web.app import build_services, create_app
 from web.controllers import pages
@@ -178,7 +179,7 @@ def fail_probe(portal: Portal, lecture_id: int, error: str) -> None:
         assert steps[0].job_id is not None
         lease = jobs.claim(steps[0].job_id, "test-worker")
         assert lease is not None
-        jobs.fail(lease, error, retry_backoff=0, final=True)
+        jobs.fail(lease, error, retry_backoff=0, cause=FailureCause.INPUT)
 
 
 # --- who may call what --------------------------------------------------------------------
@@ -285,7 +286,17 @@ def test_a_failed_step_shows_its_error_and_an_admin_restarts_it(
         "not a media file: no audio or video stream",
     )
     assert pipeline["watch_url"] is None
+    # The lecture says it failed, why, and what to do, in the user's language (Chinese here).
+    assert pipeline["lecture_status"] == "failed"
+    failure = pipeline["failure"]
+    assert (failure["step"], failure["cause"]) == ("media.probe", "input")
+    assert (failure["message"], failure["reason"]) == (
+        "录像文件无法使用。",
+        "not a media file: no audio or video stream",
+    )
+    assert "重新上传" in failure["action"]
     restarted = admin.post(f"{lecture_api}/pipeline/restart").json()
+    assert restarted["failure"] is None
     assert (restarted["steps"][0]["status"], restarted["lecture_status"]) == (
         "queued",
         "processing",

@@ -8,12 +8,19 @@ from training.base import utcnow
 from training.lectures.models import Lecture, LectureStatus
 from training.media.jobs import current
 from training.media.models import MediaState
+from training.media.services import pipeline_failed
 from training.pipeline.context import JobContext
 from training.pipeline.registry import registry
 from training.search.services import SearchService
 
 
-@registry.kind("lectures.publish", queue="default", max_attempts=5, soft_time_limit=300)
+@registry.kind(
+    "lectures.publish",
+    queue="default",
+    max_attempts=5,
+    soft_time_limit=300,
+    on_failed=pipeline_failed,
+)
 def publish_lecture(ctx: JobContext, payload: dict[str, Any]) -> None:
     with ctx.session() as session:
         asset = current(session, payload)

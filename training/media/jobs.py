@@ -10,10 +10,8 @@ from typing import Any
 from sqlmodel import Session
 
 from training.base import utcnow
-from training.errors import InvalidMedia
-from training.lectures.models import Lecture, LectureStatus
-from training.media.models import MediaAsset, MediaState
-from training.media.services import MediaService
+from training.media.models import MediaAsset
+from training.media.services import MediaService, pipeline_failed
 from training.pipeline.context import JobContext
 from training.pipeline.registry import registry
 from training.ports import BlobStore, MediaProcessor
@@ -56,20 +54,9 @@ def next_step(ctx: JobContext, kind: str, payload: dict[str, Any]) -> None:
         session.commit()
 
 
-def mark_failed(ctx: JobContext, payload: dict[str, Any], message: str) -> None:
-    """A recording that can never succeed: say so on the lecture and keep the original."""
-    with ctx.session() as session:
-        asset = current(session, payload)
-        lecture = session.get(Lecture, int(payload["lecture_id"]))
-        if asset is None or lecture is None:
-            return
-        asset.state, asset.error, asset.updated_at = MediaState.FAILED, message, utcnow()
-        lecture.status = LectureStatus.FAILED
-        session.add_all([asset, lecture])
-        session.commit()
-
-
-@registry.kind("media.probe", queue="media", max_attempts=3, soft_time_limit=900)
+@registry.kind(
+    "media.probe", queue="media", max_attempts=3, soft_time_limit=900, on_failed=pipeline_failed
+)
 def probe_recording(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Fail fast on a bad upload: not media, truncated, empty, no usable stream."""
     with ctx.session() as session:
@@ -80,11 +67,9 @@ def probe_recording(ctx: JobContext, payload: dict[str, Any]) -> None:
     with ctx.workdir() as folder:
         source = fetch_source(ctx, asset, folder, 0.8)
         ctx.progress(0.9, "probing")
-        try:
-            summary = media.probe(source)
-        except InvalidMedia as exc:
-            mark_failed(ctx, payload, str(exc))
-            raise
+        # Not media (InvalidMedia): the job fails at once and pipeline_failed tells the
+        # uploader; the original stays stored.
+        summary = media.probe(source)
     with ctx.session() as session:
         asset = current(session, payload)
         if asset is None:
@@ -100,7 +85,13 @@ def probe_recording(ctx: JobContext, payload: dict[str, Any]) -> None:
     next_step(ctx, "media.transcode", payload)
 
 
-@registry.kind("media.transcode", queue="media", max_attempts=3, soft_time_limit=6 * 3600)
+@registry.kind(
+    "media.transcode",
+    queue="media",
+    max_attempts=3,
+    soft_time_limit=6 * 3600,
+    on_failed=pipeline_failed,
+)
 def transcode_recording(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Make the HLS ladder in a scratch directory, upload it under this attempt's prefix, then
     switch it in and remove older attempts."""

@@ -50,6 +50,10 @@ class MediaAsset(SQLModel, table=True):
     download: str | None = Field(default=None, max_length=200)
     captions_key: str | None = Field(default=None, max_length=400)
     error: str | None = Field(default=None, sa_column=Column(Text))
+    # Why the pipeline stopped, for people: the step that failed and whose it is to fix
+    # (``FailureCause``: the uploader's bad file, or the platform's failure after its retries).
+    failed_step: str | None = Field(default=None, max_length=80)
+    failure_cause: str | None = Field(default=None, max_length=40)
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import posixpath
+import re
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
@@ -16,11 +17,14 @@ from training.lectures.models import Lecture, LectureStatus
 from training.lectures.services import LectureService
 from training.media.models import MediaAsset, MediaState
 from training.pipeline.models import Job, JobStatus
-from training.pipeline.registry import registry
+from training.pipeline.registry import JobFailure, registry
 from training.pipeline.services import JobService
 from training.ports import BlobStore
 from training.transcripts.formats import to_webvtt
 from training.transcripts.services import TranscriptService
+
+_EXCEPTION_NAME = re.compile(r"^(?:\w+\.)*[A-Z]\w*: ")
+"""The ``training.errors.InvalidMedia: `` that a job's recorded error starts with."""
 
 PART_SIZE = 8 * 1024 * 1024
 MIB = 1024 * 1024
@@ -190,6 +194,7 @@ class MediaService:
         asset.generation += 1
         asset.upload_id, asset.source_key, asset.source_size = None, key, stored.size
         asset.state, asset.error, asset.updated_at = MediaState.PROCESSING, None, utcnow()
+        asset.failed_step = asset.failure_cause = None
         lecture = self.lectures.get(lecture_id)
         lecture.status, lecture.updated_at = LectureStatus.PROCESSING, utcnow()
         self.session.add_all([asset, lecture])
@@ -250,8 +255,27 @@ class MediaService:
                 asset = self.asset(lecture_id)
                 assert asset is not None
                 asset.state, asset.error = MediaState.PROCESSING, None
+                asset.failed_step = asset.failure_cause = None
                 lecture = self.lectures.get(lecture_id)
                 lecture.status = LectureStatus.PROCESSING
                 self.session.add_all([asset, lecture])
                 return job
         raise ValidationError(f"lecture {lecture_id} has no failed step to restart")
+
+
+def pipeline_failed(session: Session, failure: JobFailure) -> None:
+    """``on_failed`` hook of every pipeline step, run in the transaction that fails the job:
+    the lecture and its media say that it failed, at which step, why, and whose it is to fix
+    (``failure.cause``). A superseded upload's failure changes nothing: a newer upload's
+    pipeline may be running."""
+    asset = session.get(MediaAsset, int(failure.payload["lecture_id"]))
+    if asset is None or asset.generation != int(failure.payload["generation"]):
+        return
+    now = utcnow()
+    asset.state, asset.updated_at = MediaState.FAILED, now
+    asset.error = _EXCEPTION_NAME.sub("", failure.error, count=1)[:2000]
+    asset.failed_step, asset.failure_cause = failure.kind, failure.cause.value
+    lecture = LectureService(session).get(asset.lecture_id)
+    lecture.status, lecture.updated_at = LectureStatus.FAILED, now
+    session.add_all([asset, lecture])
+    session.flush()

@@ -45,6 +45,9 @@ class Job(SQLModel, table=True):
     progress: float = 0.0
     message: str = Field(default="", max_length=500)
     error: str | None = Field(default=None, sa_column=Column(Text))
+    # When this run of transient failures (object storage unreachable, 5xx) began: such
+    # failures are retried without using attempts until ``JobSettings.transient_retry_seconds``.
+    transient_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from training.pipeline.context import JobContext
 
 QUEUES = ("media", "speech", "io", "default")
@@ -14,6 +17,31 @@ QUEUES = ("media", "speech", "io", "default")
 copies and other waiting; default: everything small."""
 
 JobHandler = Callable[["JobContext", dict[str, Any]], None]
+
+
+class FailureCause(StrEnum):
+    """Why a job failed for good, which says whose it is to fix."""
+
+    INPUT = "input"  # bad input (ValidationError): the uploader's to fix
+    SETTINGS = "settings"  # bad settings or credentials: the operator's to fix
+    EXHAUSTED = "exhausted"  # attempts used up, or transient failures for too long: retry later
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that failed for good, as its kind's ``on_failed`` hook sees it."""
+
+    job_id: int
+    kind: str
+    payload: dict[str, Any]
+    error: str
+    attempts: int
+    cause: FailureCause
+
+
+FailureHook = Callable[["Session", JobFailure], None]
+"""Runs in the transaction that records the failure, so the job and what depends on it (a
+lecture's state) never disagree."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +52,7 @@ class JobKind:
     max_attempts: int = 3
     soft_time_limit: int = 3600  # seconds; the handler gets an exception and can clean up
     time_limit: int = 3660  # seconds; the worker process is killed
+    on_failed: FailureHook | None = None
 
 
 class JobRegistry:
@@ -41,6 +70,7 @@ class JobRegistry:
         max_attempts: int = 3,
         soft_time_limit: int = 3600,
         time_limit: int | None = None,
+        on_failed: FailureHook | None = None,
     ) -> Callable[[JobHandler], JobHandler]:
         if queue not in QUEUES:
             raise ValueError(f"job kind {name}: unknown queue {queue!r} (one of {QUEUES})")
@@ -53,6 +83,7 @@ class JobRegistry:
                 max_attempts=max_attempts,
                 soft_time_limit=soft_time_limit,
                 time_limit=time_limit or soft_time_limit + 60,
+                on_failed=on_failed,
             )
             return handler
 

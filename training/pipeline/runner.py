@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from training.errors import ValidationError
+from training.errors import PERMANENT_ERRORS, TransientError, ValidationError
 from training.pipeline.context import JobContext, SessionFactory
-from training.pipeline.registry import JobRegistry
-from training.pipeline.services import Dispatch, JobService, Lease
+from training.pipeline.registry import FailureCause, JobRegistry
+from training.pipeline.services import Dispatch, JobService, Lease, TransientRetry
 from training.ports import BlobStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class JobRunner:
     worker_name: str
     heartbeat_seconds: float = 5.0
     retry_backoff: float = 10.0
+    transient_retry: TransientRetry = field(default_factory=TransientRetry)
     blobs: BlobStore | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     on_claimed: Callable[[JobContext], None] | None = None
@@ -76,15 +77,26 @@ class JobRunner:
         error = "".join(traceback.format_exception_only(exc)).strip()
         log.warning("job %s attempt %s failed: %s", lease.job_id, lease.attempt, error)
         with self.session_factory() as session:
-            # Input that can never succeed (a text file renamed .mp4) is not retried.
-            retry = JobService(session).fail(
+            retry = JobService(session, self.registry).fail(
                 lease,
                 error[:4000],
                 retry_backoff=self.retry_backoff,
-                final=isinstance(exc, ValidationError),
+                cause=failure_cause(exc),
+                transient=self.transient_retry if isinstance(exc, TransientError) else None,
             )
         if retry is not None:
             self.dispatcher.dispatch([retry])
         if not isinstance(exc, Exception):
             raise exc  # SystemExit, KeyboardInterrupt: recorded, then let through
         return f"failed, retry in {retry.countdown:.0f}s" if retry else "failed for good"
+
+
+def failure_cause(exc: BaseException) -> FailureCause | None:
+    """The cause of a failure no retry can cure, or None for one worth retrying: input that
+    can never succeed (a text file renamed .mp4) is the uploader's to fix; bad settings or
+    credentials the operator's."""
+    if isinstance(exc, ValidationError):
+        return FailureCause.INPUT
+    if isinstance(exc, PERMANENT_ERRORS):
+        return FailureCause.SETTINGS
+    return None

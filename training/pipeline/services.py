@@ -3,6 +3,7 @@ worker and a sweep can race and the database decides who wins."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,15 @@ from sqlmodel import Session, col, select
 from training.base import utcnow
 from training.errors import JobNotFound, ValidationError
 from training.pipeline.models import FINISHED, Job, JobStatus, WorkerPresence
-from training.pipeline.registry import JobKind
+from training.pipeline.registry import (
+    FailureCause,
+    JobFailure,
+    JobKind,
+    JobRegistry,
+    registry,
+)
+
+log = logging.getLogger(__name__)
 
 DISPATCH_KEY = "clinicast.jobs_to_dispatch"
 """``session.info`` key: Dispatches of the jobs enqueued in this transaction, to be sent after
@@ -53,9 +62,18 @@ def _rowcount(result: Any) -> int:
     return int(result.rowcount)
 
 
+@dataclass(frozen=True)
+class TransientRetry:
+    """How long transient failures are retried, and the longest wait between two tries."""
+
+    window: float = 1800.0
+    max_backoff: float = 120.0
+
+
 class JobService:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, job_registry: JobRegistry = registry) -> None:
         self.session = session
+        self.registry = job_registry
 
     # --- enqueueing (inside the caller's transaction) -------------------------------------
 
@@ -200,32 +218,78 @@ class JobService:
         return _rowcount(result) == 1
 
     def fail(
-        self, lease: Lease, error: str, *, retry_backoff: float, final: bool = False
+        self,
+        lease: Lease,
+        error: str,
+        *,
+        retry_backoff: float,
+        cause: FailureCause | None = None,
+        transient: TransientRetry | None = None,
     ) -> Dispatch | None:
-        """End the attempt with ``error``. Returns the Dispatch of the retry, or None when the
-        job has used its attempts or ``final`` says no attempt can succeed (bad input): it is
-        then failed, with the error kept for people."""
+        """End the attempt with ``error``; returns the Dispatch of the retry, or None when the
+        job failed for good (its kind's ``on_failed`` hook then runs in the same transaction).
+
+        ``cause`` set: no retry can succeed (bad input, bad settings), fail now. ``transient``
+        set: the failure may pass (storage restarting); retry with a backoff that grows with
+        the time it has lasted, without using an attempt, until ``transient.window`` seconds.
+        Otherwise the attempt counts, and the job fails once it has used its attempts.
+        """
         now = utcnow()
         job = self.get(lease.job_id)
         self.session.refresh(job)
-        if job.attempts < job.max_attempts and not final:
-            delay = retry_backoff * 2 ** (job.attempts - 1)
-            values: dict[str, Any] = {
-                "status": JobStatus.QUEUED,
-                "not_before": now + timedelta(seconds=delay),
-                "dispatched_at": now,
-            }
+        values: dict[str, Any]
+        if cause is None and transient is not None:
+            since = job.transient_since or now
+            lasted = (now - since).total_seconds()
+            if lasted < transient.window:
+                delay = min(transient.max_backoff, max(retry_backoff, lasted))
+                values = {"attempts": job.attempts - 1, "transient_since": since}
+            else:
+                error = f"{error} (still failing after {lasted / 60:.0f} minutes of retries)"
+                delay, cause = 0.0, FailureCause.EXHAUSTED
+        elif cause is None and job.attempts < job.max_attempts:
+            delay, values = retry_backoff * 2 ** (job.attempts - 1), {"transient_since": None}
         else:
-            delay, values = 0.0, {"status": JobStatus.FAILED, "finished_at": now}
-        result = self.session.exec(
+            delay, cause = 0.0, cause or FailureCause.EXHAUSTED
+        if cause is None:
+            values |= {"status": JobStatus.QUEUED, "not_before": now + timedelta(seconds=delay),
+                       "dispatched_at": now}  # fmt: skip
+        else:
+            values = {"status": JobStatus.FAILED, "finished_at": now}
+        statement = (
             update(Job)
             .where(*self._held(lease))
             .values(error=error, lease_token=None, updated_at=now, **values)
         )
+        if cause is not None:
+            failure = JobFailure(job.id or lease.job_id, job.kind, dict(job.payload), error,
+                                 job.attempts, cause)  # fmt: skip
+            self._record_final_failure(statement, failure)
+            return None
+        result = self.session.exec(statement)
         self.session.commit()
-        if _rowcount(result) != 1 or values["status"] is JobStatus.FAILED:
+        if _rowcount(result) != 1:
             return None
         return Dispatch(job.id or lease.job_id, job.kind, job.queue, countdown=delay)
+
+    def _record_final_failure(self, statement: Any, failure: JobFailure) -> None:
+        """Apply ``statement`` (the job's move to failed) and the kind's ``on_failed`` hook in
+        one transaction. A hook that raises is logged and the failure recorded without it:
+        the job must not stay running because its hook broke."""
+        kind = self.registry.get(failure.kind) if failure.kind in self.registry else None
+        if _rowcount(self.session.exec(statement)) != 1:
+            self.session.rollback()  # the lease was lost meanwhile: not ours to record
+            return
+        if kind is not None and kind.on_failed is not None:
+            try:
+                kind.on_failed(self.session, failure)
+                self.session.commit()
+                return
+            except Exception:
+                log.exception("job %s: the on_failed hook of %s failed", failure.job_id, kind.name)
+                self.session.rollback()
+                self.session.exec(statement)
+        self.session.commit()
 
     @staticmethod
     def _held(lease: Lease) -> tuple[Any, ...]:
@@ -270,7 +334,8 @@ class JobService:
         for job in stale:
             lost = f"worker {job.leased_by} lost during attempt {job.attempts} (no heartbeat)"
             final = job.attempts >= job.max_attempts
-            self.session.exec(
+            error = lost if not job.error or final else f"{lost}; before: {job.error}"
+            statement = (
                 update(Job)
                 .where(
                     col(Job.id) == job.id,
@@ -279,13 +344,19 @@ class JobService:
                 )
                 .values(
                     status=JobStatus.FAILED if final else JobStatus.QUEUED,
-                    error=lost if not job.error or final else f"{lost}; before: {job.error}",
+                    error=error,
                     lease_token=None,
                     dispatched_at=None,
                     finished_at=now if final else None,
                     updated_at=now,
                 )
             )
+            if final:
+                failure = JobFailure(job.id or 0, job.kind, dict(job.payload), error,
+                                     job.attempts, FailureCause.EXHAUSTED)  # fmt: skip
+                self._record_final_failure(statement, failure)
+            else:
+                self.session.exec(statement)
         self.session.commit()
 
     def mark_dispatched(self, job_ids: list[int], now: datetime | None = None) -> None:

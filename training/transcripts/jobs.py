@@ -10,6 +10,7 @@ import rjieba
 from training.base import utcnow
 from training.lectures.models import Lecture
 from training.media.jobs import blobs_of, current, fetch_source, next_step
+from training.media.services import pipeline_failed
 from training.pipeline.context import JobContext
 from training.pipeline.registry import registry
 from training.ports import Transcriber, Transcription
@@ -37,7 +38,13 @@ def prompt_vocabulary(lecture: Lecture) -> str:
     return ", ".join(words)
 
 
-@registry.kind("speech.transcribe", queue="speech", max_attempts=3, soft_time_limit=6 * 3600)
+@registry.kind(
+    "speech.transcribe",
+    queue="speech",
+    max_attempts=3,
+    soft_time_limit=6 * 3600,
+    on_failed=pipeline_failed,
+)
 def transcribe_recording(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Transcribe the source with the lecture's title and keywords as a prompt (medical words),
     store the transcript (the search index follows) and the WebVTT captions."""

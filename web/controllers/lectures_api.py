@@ -17,12 +17,23 @@ from training.accounts.models import Role, User
 from training.errors import NotFoundError, PermissionDeniedError
 from training.lectures.models import Language, LectureStatus
 from training.lectures.services import LectureService
-from training.media.models import MediaState
-from training.media.services import MIB, PART_SIZE, MediaService, StepStatus, UploadState
+from training.media.models import MediaAsset, MediaState
+from training.media.services import (
+    MIB,
+    PART_SIZE,
+    PIPELINE,
+    MediaService,
+    StepStatus,
+    UploadState,
+)
+from training.pipeline.registry import FailureCause
 from web.auth import require_user
 from web.controllers.api import LectureSummary
 from web.controllers.lectures import LectureDraft, require_scheduler, schedule_lecture, to_utc
+from web.i18n import translate
 from web.state import Services
+
+STEP_LABELS = dict(PIPELINE)
 
 PART_BODY_LIMIT = PART_SIZE + 64 * 1024
 """The largest body a part request may have: Litestar refuses a larger Content-Length with 413
@@ -101,11 +112,60 @@ class PipelineStep(BaseModel):
         )
 
 
+class PipelineFailure(BaseModel):
+    """Why the pipeline stopped, in the user's language, and what to do about it."""
+
+    step: str = Field(description="the job kind of the step that failed, e.g. media.probe")
+    cause: FailureCause = Field(
+        description="input: the recording cannot be used (the uploader's to fix); settings: "
+        "the platform's settings or storage refused the work (an administrator's to fix); "
+        "exhausted: the step failed after its retries (an administrator can restart it)"
+    )
+    message: str
+    action: str
+    reason: str | None = Field(description="the technical reason, as recorded")
+
+
+FAILURE_TEXTS: dict[FailureCause, tuple[str, str]] = {
+    FailureCause.INPUT: (
+        "The recording cannot be used.",
+        "Check the file (a video or audio recording that plays to the end) and upload it again.",
+    ),
+    FailureCause.SETTINGS: (
+        "Processing stopped at “{step}”: the platform's settings or storage refused the work.",
+        "This is not a problem with your recording. Ask an administrator to check the settings "
+        "and restart the step.",
+    ),
+    FailureCause.EXHAUSTED: (
+        "Processing failed at “{step}” after several attempts.",
+        "Your recording is kept. An administrator can restart the step.",
+    ),
+}
+
+
+def describe_failure(asset: MediaAsset | None, locale: str) -> PipelineFailure | None:
+    if asset is None or asset.state is not MediaState.FAILED or asset.failed_step is None:
+        return None
+    cause = FailureCause(asset.failure_cause or FailureCause.EXHAUSTED)
+    message, action = FAILURE_TEXTS[cause]
+    step = translate(STEP_LABELS.get(asset.failed_step, asset.failed_step), locale)
+    return PipelineFailure(
+        step=asset.failed_step,
+        cause=cause,
+        message=translate(message, locale).format(step=step),
+        action=translate(action, locale),
+        reason=asset.error,
+    )
+
+
 class PipelineOut(BaseModel):
     lecture_id: int
     lecture_status: LectureStatus
     media_state: MediaState | None
     error: str | None
+    failure: PipelineFailure | None = Field(
+        None, description="set when the pipeline failed for good: why, and what to do"
+    )
     steps: list[PipelineStep]
     watch_url: str | None = Field(description="the player, once the lecture is published")
 
@@ -161,9 +221,11 @@ class LectureMediaApi(Controller):
         """The steps of the current recording's pipeline (the lecture's specialist, admins)."""
         user = require_user(request, services)
         _editable(services, user, lecture_id)
-        return self._pipeline(services, lecture_id)
+        return self._pipeline(services, lecture_id, request)
 
-    def _pipeline(self, services: Services, lecture_id: int) -> PipelineOut:
+    def _pipeline(
+        self, services: Services, lecture_id: int, request: Request[Any, Any, Any]
+    ) -> PipelineOut:
         with services.sessions() as session:
             lecture = LectureService(session).get(lecture_id)
             media = self._media(services, session)
@@ -174,6 +236,7 @@ class LectureMediaApi(Controller):
                 lecture_status=lecture.status,
                 media_state=asset.state if asset else None,
                 error=asset.error if asset else None,
+                failure=describe_failure(asset, str(getattr(request.state, "locale", "zh-CN"))),
                 steps=[PipelineStep.of(step) for step in media.pipeline(lecture_id)],
                 watch_url=f"/lectures/{lecture_id}/watch" if published else None,
             )
@@ -248,7 +311,7 @@ class LectureMediaApi(Controller):
         with services.sessions() as session:
             self._media(services, session).complete_upload(user, lecture_id, upload_id)
             session.commit()  # the after-commit hook announces the queued probe
-        return self._pipeline(services, lecture_id)
+        return self._pipeline(services, lecture_id, request)
 
     @post("/{lecture_id:int}/pipeline/restart", status_code=200, sync_to_thread=True)
     def restart_pipeline(
@@ -263,4 +326,4 @@ class LectureMediaApi(Controller):
             LectureService(session).get(lecture_id)
             self._media(services, session).restart_failed(user, lecture_id)
             session.commit()
-        return self._pipeline(services, lecture_id)
+        return self._pipeline(services, lecture_id, request)

@@ -56,6 +56,19 @@ ZH_CN: dict[str, str] = {
     "Processing": "处理进度",
     "Nothing is being processed. Upload a recording to start.": "暂无处理任务。上传录像后开始处理。",
     "Check the recording": "检查录像",
+    "The recording cannot be used.": "录像文件无法使用。",
+    "Check the file (a video or audio recording that plays to the end) and upload it again.": (
+        "请检查文件（应为能完整播放的视频或音频录像）后重新上传。"
+    ),
+    "Processing stopped at “{step}”: the platform's settings or storage refused the work.": (
+        "处理在“{step}”步骤停止：平台的设置或存储拒绝了此操作。"
+    ),
+    "This is not a problem with your recording. Ask an administrator to check the settings "
+    "and restart the step.": "这不是您的录像的问题。请联系管理员检查设置并重新执行该步骤。",
+    "Processing failed at “{step}” after several attempts.": "“{step}”步骤多次尝试后仍然失败。",
+    "Your recording is kept. An administrator can restart the step.": (
+        "您的录像已保存。管理员可以重新执行该步骤。"
+    ),
     "Transcode for every link": "转码（适配各种网速）",
     "Transcribe speech": "语音转文字",
     "Publish": "发布",

@@ -41,8 +41,14 @@
     $("pipeline-empty").hidden = pipeline.steps.length > 0;
     const failed = pipeline.steps.some((s) => s.status === "failed" || s.status === "cancelled");
     if (restart) restart.hidden = !failed;
-    $("pipeline-error").hidden = !pipeline.error;
-    $("pipeline-error").textContent = pipeline.error || "";
+    // A failed pipeline says, in the user's language, what happened and what to do; the
+    // technical reason follows for whoever fixes it.
+    const failure = pipeline.failure;
+    const text = failure
+      ? [failure.message, failure.action, failure.reason].filter(Boolean).join(" ")
+      : pipeline.error || "";
+    $("pipeline-error").hidden = !text;
+    $("pipeline-error").textContent = text;
     $("lecture-status").textContent = t(pipeline.lecture_status);
     $("watch").hidden = !pipeline.watch_url;
     const busy = pipeline.steps.some((s) => ["pending", "queued", "running"].includes(s.status));
