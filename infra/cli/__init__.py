@@ -60,9 +60,10 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from infra.cli import admin, media, run, speech
+    from infra.cli import admin, media, run, speech, storage
 
-    for command in (*admin.COMMANDS, *run.COMMANDS, *media.COMMANDS, speech.transcribe):
+    commands = (*admin.COMMANDS, *run.COMMANDS, *storage.COMMANDS, *media.COMMANDS)
+    for command in (*commands, speech.transcribe):
         main.add_command(command)
 
 

@@ -8,13 +8,13 @@ import sys
 
 import click
 
-from infra.db import check_database, upgrade
+from infra.checks import check_broker, check_schema_is_current, check_storage
+from infra.db import upgrade
 from infra.processes import SupervisedProcess, port_is_free
 from infra.runtime import open_database
 from infra.settings import Settings, load_settings
-from infra.storage.factory import blob_store_from_settings
 from infra.storage.seaweed import EmbeddedSeaweedFS
-from training.errors import ConfigurationError, StorageError
+from training.errors import ConfigurationError
 from training.pipeline.registry import QUEUES
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,18 @@ log = logging.getLogger(__name__)
 def worker_command(queues: str, concurrency: int | None, sweep: bool) -> None:
     """Run a worker (Celery) that takes jobs from the given queues.
 
+    It first checks the database (reachable, schema current), the broker and the object store
+    (a write and a read), and stops with one line naming the setting if one is unusable.
     A GPU machine takes the `speech` queue: `clinicast worker -Q speech`.
     """
     from infra.jobs.worker import run_worker
 
     settings = load_settings()
-    check_database(open_database(settings).engine)
+    # Stop now, with one line naming the setting, rather than fail every job later.
+    check_schema_is_current(open_database(settings).engine)
+    check_broker(settings)
+    if not settings.embedded_storage:  # the embedded S3 server is the portal's to start
+        check_storage(settings)
     run_worker(
         settings,
         [q.strip() for q in queues.split(",") if q.strip()],
@@ -67,13 +73,6 @@ def start_embedded_storage(settings: Settings) -> EmbeddedSeaweedFS:
     return server
 
 
-def check_external_storage(settings: Settings) -> None:
-    try:
-        blob_store_from_settings(settings).check()
-    except StorageError as exc:
-        raise ConfigurationError("CLINICAST_STORAGE__ENDPOINT_URL", str(exc)) from None
-
-
 @click.command("serve")
 @click.option("--host", help="Address to listen on (default: CLINICAST_WEB__HOST).")
 @click.option("--port", type=int, help="Port to listen on (default: CLINICAST_WEB__PORT).")
@@ -90,7 +89,11 @@ def check_external_storage(settings: Settings) -> None:
     help="Upgrade the database schema first.",
 )
 def serve_command(host: str | None, port: int | None, with_worker: bool, migrate: bool) -> None:
-    """Run the portal; in the embedded mode also the S3 server and a worker."""
+    """Run the portal; in the embedded mode also the S3 server and a worker.
+
+    With an external S3 service it creates a missing bucket where the credentials allow
+    (`clinicast storage init` does the rest of the bucket's set-up).
+    """
     import uvicorn
 
     # The portal (web.app's factory, imported by uvicorn) reads its settings from the same
@@ -105,9 +108,10 @@ def serve_command(host: str | None, port: int | None, with_worker: bool, migrate
             "CLINICAST_WEB__PORT", f"port {settings.web.port} on {settings.web.host} is in use"
         )
     database = open_database(settings)
-    check_database(database.engine)
     if migrate:
         upgrade(database.engine)
+    else:
+        check_schema_is_current(database.engine)
     children: list[EmbeddedSeaweedFS | SupervisedProcess] = []
     try:
         if settings.embedded_storage:
@@ -115,8 +119,8 @@ def serve_command(host: str | None, port: int | None, with_worker: bool, migrate
                 f"starting the embedded S3 server on port {settings.storage.embedded_port} …"
             )
             children.append(start_embedded_storage(settings))
-        else:
-            check_external_storage(settings)
+        elif check_storage(settings, create_bucket=True):
+            click.echo(f"created the bucket {settings.storage.bucket}")
         if with_worker:
             children.append(start_worker_beside(settings))
         click.echo(f"Clinicast portal on {settings.public_base_url}")

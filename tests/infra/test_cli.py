@@ -7,13 +7,15 @@ import json
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from infra.storage.s3 import make_s3_client
 from infra.storage.seaweed import EmbeddedSeaweedFS
-from tests.conftest import REPO, S3_ACCESS_KEY, settings_env
+from tests.conftest import REPO, S3_ACCESS_KEY, S3_SECRET_KEY, settings_env
 
 
 def clinicast(
@@ -114,3 +116,67 @@ def test_worker_refuses_unknown_queues(env: dict[str, str]) -> None:
     clinicast("db", "upgrade", env=env)
     result = clinicast("worker", "-Q", "media,gpu-magic", env=env)
     assert_one_clear_line(result, "--queues")
+
+
+def test_worker_on_an_unmigrated_database_says_to_run_db_upgrade(env: dict[str, str]) -> None:
+    result = clinicast("worker", "-Q", "default", env=env)
+    assert_one_clear_line(result, "CLINICAST_DATABASE__URL")
+    assert "clinicast db upgrade" in result.stderr
+
+
+def test_worker_with_an_unreachable_broker_stops_with_one_line(env: dict[str, str]) -> None:
+    clinicast("db", "upgrade", env=env)
+    result = clinicast(
+        "worker",
+        "-Q",
+        "default",
+        env={**env, "CLINICAST_JOBS__BROKER_URL": "redis://127.0.0.1:1/0"},
+    )
+    assert_one_clear_line(result, "CLINICAST_JOBS__BROKER_URL")
+
+
+def test_worker_with_a_wrong_s3_secret_stops_with_one_line(
+    env: dict[str, str], embedded_s3: EmbeddedSeaweedFS
+) -> None:
+    clinicast("db", "upgrade", env=env)
+    result = clinicast(
+        "worker", "-Q", "default",
+        env={**env, **s3_env(embedded_s3, embedded_s3.bucket), "CLINICAST_STORAGE__SECRET_KEY": "wrong"},
+    )  # fmt: skip
+    assert_one_clear_line(result, "CLINICAST_STORAGE__SECRET_KEY")
+
+
+def s3_env(s3: EmbeddedSeaweedFS, bucket: str) -> dict[str, str]:
+    return {
+        "CLINICAST_STORAGE__ENDPOINT_URL": s3.endpoint_url,
+        "CLINICAST_STORAGE__BUCKET": bucket,
+        "CLINICAST_STORAGE__ACCESS_KEY": S3_ACCESS_KEY,
+        "CLINICAST_STORAGE__SECRET_KEY": S3_SECRET_KEY,
+        "CLINICAST_STORAGE__MAX_ATTEMPTS": "1",
+    }
+
+
+def test_a_missing_bucket_is_one_line_until_storage_init_creates_it(
+    env: dict[str, str], embedded_s3: EmbeddedSeaweedFS
+) -> None:
+    bucket = f"missing-{uuid.uuid4().hex[:8]}"
+    settings = {
+        **env,
+        **s3_env(embedded_s3, bucket),
+        "CLINICAST_WEB__PUBLIC_BASE_URL": "https://px.example",
+    }
+    missing = clinicast("storage", "check", env=settings)
+    assert_one_clear_line(missing, "CLINICAST_STORAGE__BUCKET")
+    assert "clinicast storage init" in missing.stderr
+    created = clinicast("storage", "init", env=settings)
+    assert created.returncode == 0, created.stderr
+    assert f"bucket {bucket}: created" in created.stdout
+    assert "CORS for https://px.example: set" in created.stdout
+    assert "abort multipart uploads unfinished after 7 days: set" in created.stdout
+    again = clinicast("storage", "init", env=settings)
+    assert f"bucket {bucket}: exists" in again.stdout
+    checked = clinicast("storage", "check", env=settings)
+    assert checked.returncode == 0, checked.stderr
+    client = make_s3_client(embedded_s3.endpoint_url, S3_ACCESS_KEY, S3_SECRET_KEY)
+    rules = client.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert [rule["AllowedOrigins"] for rule in rules] == [["https://px.example"]]
