@@ -21,11 +21,12 @@ apt_install() {
 
 command -v npm >/dev/null || apt_install nodejs npm
 if [ "$mode" = test ]; then
-  # Scale-out tests use PostgreSQL and Redis: running servers where there are some, private
+  # Scale-out tests use PostgreSQL, Redis and RabbitMQ: running servers where there are some, private
   # instances from these packages where not. Browser tests drive Debian's chromium (with CJK
   # fonts, so that screenshots of the Chinese interface are readable).
   command -v redis-server >/dev/null || apt_install redis-server
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+  command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || apt_install rabbitmq-server
   apt_install chromium fonts-noto-cjk
 fi
 

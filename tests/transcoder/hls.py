@@ -32,12 +32,12 @@ def decode_variant(playlist_path: Path) -> list[DecodedSegment]:
     assert playlist.init_uri is not None
     init = (playlist_path.parent / playlist.init_uri).read_bytes()
     return [
-        _decode(init + (playlist_path.parent / s.uri).read_bytes(), s.uri, s.duration)
+        decode_segment(init + (playlist_path.parent / s.uri).read_bytes(), s.uri, s.duration)
         for s in playlist.segments
     ]
 
 
-def _decode(data: bytes, uri: str, listed: float) -> DecodedSegment:
+def decode_segment(data: bytes, uri: str, listed: float) -> DecodedSegment:
     with av.open(io.BytesIO(data), format="mp4") as container:
         stream = container.streams[0]
         times: list[float] = []
