@@ -225,8 +225,7 @@ def test_lecture_survives_a_killed_media_worker_and_plays_from_s3(
         deployment.start("speech", "worker", "-Q", "speech")
         with closing(sign_in(base, "ops")) as admin:
             upload(admin, clip)
-            wait_until(lambda: step(pipeline(admin), "media.transcode")["progress"] > 0.1,
-                       180, "the transcode to be under way")  # fmt: skip
+            wait_until(lambda: _transcoding(admin), 180, "the transcode to be under way")
             first.kill()  # the machine is gone, mid-transcode
             deployment.start("media-2", "worker", "-Q", "media,io,default")
             state = wait_until(lambda: _published_or_failed(admin), 300, "the lecture to publish")
@@ -253,6 +252,12 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _transcoding(client: httpx.Client) -> bool:
+    state = pipeline(client)
+    assert state["lecture_status"] != "failed", state
+    return bool(step(state, "media.transcode")["progress"] > 0.1)
 
 
 def _published_or_failed(client: httpx.Client) -> dict[str, Any] | None:
