@@ -74,11 +74,18 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x636C696E6963  # "clinic": PostgreSQL advisory lock key of migrations
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` (idempotent)."""
+    """Bring the schema up to ``revision`` (idempotent). On PostgreSQL the migration holds an
+    advisory lock for its transaction, so portals starting at once (each runs this unless
+    ``--no-migrate``) migrate one after the other, and the later ones find nothing to do."""
     check_database(engine)
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

@@ -4,6 +4,7 @@ the models."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from infra.db import current_revision, upgrade
+from infra.db import current_revision, make_engine, upgrade
 from infra.models import include_name, metadata
 from infra.settings import Settings
 from tests.conftest import settings_from
+from tests.support.services import fresh_postgres_database
 
 
 def test_defaults_are_the_embedded_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,3 +82,17 @@ def test_migrations_reach_head_idempotently_and_match_the_models(engine: Engine)
     assert {"clinic", "app_user", "lecture", "lecture_audience", "job", "worker_presence"} <= set(
         inspect(engine).get_table_names()
     )
+
+
+def test_portals_starting_at_once_migrate_one_after_the_other(postgres_admin_url: str) -> None:
+    """Every `clinicast serve` migrates at start unless --no-migrate: on a fresh PostgreSQL
+    database, concurrent upgrades must not race to create the same tables."""
+    with fresh_postgres_database(postgres_admin_url) as url:
+        engines = [make_engine(url) for _ in range(3)]
+        try:
+            with ThreadPoolExecutor(len(engines)) as pool:
+                list(pool.map(upgrade, engines))  # re-raises the first failure
+            assert current_revision(engines[0]) is not None
+        finally:
+            for engine in engines:
+                engine.dispose()
