@@ -37,6 +37,7 @@ from training.accounts.services import AccountService
 from training.clinics.models import Clinic, ClinicKind, ClinicLevel
 from training.clinics.services import ClinicService
 from training.lectures.models import Language
+from training.lectures.rules import LectureDraft
 from training.lectures.services import LectureService
 from training.ports import SpeechSegment, Transcription
 from training.search.services import SearchService
@@ -144,11 +145,15 @@ def build(engine: Engine, lectures: int, minutes: int) -> tuple[User, User, floa
             audience = county if rng.random() < 1 / 3 else rng.choice(townships)
             english = rng.random() < 0.1
             said = transcription(rng, english, minutes)
-            lecture = LectureService(session).schedule(
-                specialist, f"讲座 {number}: {said.segments[0].text[:20]}",
-                audience=[(audience, True)], language=Language.EN if english else Language.ZH,
-            )  # fmt: skip
-            TranscriptService(session).store(lecture, said, model="synthetic")
+            draft = LectureDraft(
+                f"讲座 {number}: {said.segments[0].text[:20]}",
+                audience=[(audience.id or 0, True)],
+                language=Language.EN if english else Language.ZH,
+            )
+            lecture = LectureService(session, SearchService(session)).schedule(specialist, draft)
+            TranscriptService(session, SearchService(session)).store(
+                lecture, said, model="synthetic"
+            )
             session.commit()
             if (number + 1) % 100 == 0:
                 elapsed = time.perf_counter() - started

@@ -31,7 +31,7 @@ from infra.speech import WhisperTranscriber
 from infra.speech.accuracy import character_error_rate, word_error_rate
 from infra.speech.audio import probe_duration
 from training.lectures.models import Lecture
-from training.transcripts.jobs import prompt_vocabulary
+from training.media.jobs import prompt_vocabulary
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "speech"
 RATE = 16_000
@@ -43,7 +43,7 @@ LECTURES = {  # (title, keywords) of a lecture the fixtures could come from
 
 def prompts(language: str) -> dict[str, str | None]:
     """No prompt; the title and keywords as a sentence; the words as a list (what the pipeline
-    sends, training.transcripts.jobs.prompt_vocabulary)."""
+    sends, training.media.jobs.prompt_vocabulary)."""
     title, keywords = LECTURES[language]
     lecture = Lecture(title=title, keywords=keywords, specialist_id=0)
     return {

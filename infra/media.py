@@ -8,7 +8,7 @@ from pathlib import Path
 
 import transcoder
 from training.errors import InvalidMedia
-from training.pipeline.runner import JobCancelled
+from training.jobs.runner import JobCancelled
 from training.ports import LadderOutput, MediaSummary
 
 
@@ -61,10 +61,9 @@ class FFmpegMediaProcessor:
                 progress(update.percent / 100)
 
         try:
-            info = transcoder.probe(source)
             result = transcoder.transcode(
                 source, outdir, max_height=self.max_height, preset=self.preset, on_progress=report,
-                cancel=cancelled, time_limit=max(600.0, info.duration * self.time_limit_factor),
+                cancel=cancelled, time_limit=600.0, time_limit_factor=self.time_limit_factor,
                 ffmpeg_exe=self.ffmpeg,
             )  # fmt: skip
         except transcoder.TranscodeCancelledError:
@@ -92,11 +91,16 @@ class FFmpegMediaProcessor:
         if rung is None:
             return None
         name = f"download-{rung}.mp4"
-        command = [
-            self.ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
-            "-i", f"{rung}/index.m3u8", "-c", "copy", "-movflags", "+faststart", "-progress", "pipe:1", name,
-        ]  # fmt: skip
-        transcoder.run_ffmpeg(command, cwd=result.outdir, duration=result.media.duration)
+        audio = result.ladder.audio
+        with_audio = f"{audio.name}/index.m3u8" if audio and rung != audio.name else None
+        command = transcoder.build_remux_command(
+            f"{rung}/index.m3u8", name, audio_playlist=with_audio, ffmpeg_exe=self.ffmpeg
+        )
+        # A copy reads and writes at disk speed: a fraction of the transcode's time limit.
+        limit = max(120.0, result.media.duration * self.time_limit_factor / 4)
+        transcoder.run_ffmpeg(
+            command, cwd=result.outdir, duration=result.media.duration, time_limit=limit
+        )
         return name
 
 

@@ -3,9 +3,9 @@
 from training.accounts.models import User
 from training.base import metadata
 from training.clinics.models import Clinic
+from training.jobs.models import Job, WorkerPresence
 from training.lectures.models import Lecture, LectureAudience
 from training.media.models import MediaAsset
-from training.pipeline.models import Job, WorkerPresence
 from training.search.models import (
     FTS_TABLES,
     TSVECTOR_COLUMN,

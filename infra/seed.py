@@ -14,7 +14,9 @@ from training.accounts.services import AccountService, generate_password
 from training.base import utcnow
 from training.clinics.services import ClinicService, read_roster
 from training.lectures.models import Language, Lecture
+from training.lectures.rules import LectureDraft
 from training.lectures.services import LectureService
+from training.search.services import SearchService
 
 
 def sample_roster() -> Path:
@@ -72,17 +74,18 @@ def seed(session: Session, roster: Path | None = None) -> tuple[int, list[tuple[
 
 
 def _seed_lectures(session: Session, clinics: ClinicService, specialist: User) -> None:
-    lectures = LectureService(session)
+    lectures = LectureService(session, SearchService(session))
     county = clinics.by_region_code("139901000000")
     assert county is not None
+    assert county.id is not None
     start = utcnow().replace(minute=0, second=0, microsecond=0)
     for title, keywords, days, mandatory in DEMO_LECTURES:
-        lectures.schedule(
-            specialist,
+        draft = LectureDraft(
             title,
-            audience=[(county, True)],
+            audience=[(county.id, True)],
             scheduled_start=start + timedelta(days=days, hours=1),
             keywords=keywords,
             language=Language.ZH if not title.isascii() else Language.EN,
             mandatory=mandatory,
         )
+        lectures.schedule(specialist, draft)

@@ -1,5 +1,7 @@
 """The project's static checks, run by `make test` before the tests: ruff (lint and format),
-mypy (strict on transcoder/ and training/), and import-linter (the dependency direction)."""
+mypy (strict on transcoder/ and training/), import-linter (the dependency direction between
+packages and between the areas of training/), no import cycle between modules, and no module
+of training/, infra/ or web/ much over 300 lines."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ CHECKS = (
     [str(BIN / "ruff"), "format", "--check", "."],
     [str(BIN / "mypy")],
     [str(BIN / "lint-imports")],
+    [sys.executable, "scripts/import_cycles.py", "training", "transcoder", "infra", "web"],
+    [sys.executable, "scripts/module_sizes.py", "training", "infra", "web"],
 )
 
 

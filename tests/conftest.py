@@ -20,10 +20,13 @@ from infra.db import make_engine, make_session_factory, upgrade
 from infra.processes import port_is_free
 from infra.settings import Settings
 from infra.speech import WhisperTranscriber
-from infra.storage.s3 import S3BlobStore, make_s3_client
+from infra.storage.s3 import S3BlobStore
+from infra.storage.s3_client import make_s3_client
 from infra.storage.seaweed import EmbeddedSeaweedFS
 from tests.support.services import fresh_postgres_database, postgres_server, redis_server
 from training.accounts import services as account_services
+
+pytest_plugins = ["tests.support.clips"]  # clip, ladder_of, bad_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 S3_ACCESS_KEY = "clinicast-test"
@@ -141,7 +144,7 @@ def embedded_settings_env(tmp_path: Path, embedded_s3: EmbeddedSeaweedFS) -> dic
         "CLINICAST_JOBS__SWEEP_SECONDS": "1",
         "CLINICAST_JOBS__REDISPATCH_AFTER": "5",
         "CLINICAST_JOBS__RETRY_BACKOFF": "0.2",
-        "CLINICAST_JOBS__EXTRA_MODULES": '["tests.infra.jobkinds"]',
+        "CLINICAST_JOBS__EXTRA_MODULES": '["tests.support.jobkinds"]',
     }
 
 

@@ -175,3 +175,31 @@ class MediaProcessor(Protocol):
         progress: Callable[[float], None] | None = None,
         cancelled: threading.Event | None = None,
     ) -> LadderOutput: ...
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A job that must be (re)announced to the workers."""
+
+    job_id: int
+    kind: str
+    queue: str
+    countdown: float = 0.0
+
+
+class JobDispatcher(Protocol):
+    """Announces jobs to the workers (the Celery seam in ``infra``)."""
+
+    def dispatch(self, dispatches: list[Dispatch]) -> None: ...
+
+
+@dataclass(frozen=True)
+class WorkerTools:
+    """What a worker lends the jobs it runs: FFmpeg, speech-to-text (with the name of its
+    model, recorded with each transcript) and a scratch directory on its own disk. A worker
+    that lacks a tool a job needs fails that job with a ``ConfigurationError``."""
+
+    media: MediaProcessor | None = None
+    transcriber: Transcriber | None = None
+    speech_model: str = ""
+    workdir: Path | None = None

@@ -10,7 +10,11 @@ or step by step: ``probe`` -> ``plan_ladder`` -> ``build_ladder_command`` -> ``r
 ``write_master_playlist``. The exception tree is drawn in ``transcoder.errors``.
 """
 
-from transcoder.commands import build_ladder_command, build_single_rung_commands
+from transcoder.commands import (
+    build_ladder_command,
+    build_remux_command,
+    build_single_rung_commands,
+)
 from transcoder.errors import (
     InvalidMediaError,
     PlanError,
@@ -21,10 +25,10 @@ from transcoder.errors import (
     TranscodeTimeoutError,
 )
 from transcoder.ladder import AudioRung, Ladder, Scaling, ThumbnailPlan, VideoRung, plan_ladder
-from transcoder.pipeline import TranscodeResult, ffmpeg_executable, transcode
 from transcoder.playlists import (
     MediaPlaylist,
     Variant,
+    extinf_duration,
     read_media_playlist,
     render_master_playlist,
     write_master_playlist,
@@ -32,6 +36,7 @@ from transcoder.playlists import (
 from transcoder.probe import AudioInfo, MediaInfo, StreamInfo, VideoInfo, probe
 from transcoder.runner import Progress, run_ffmpeg
 from transcoder.thumbnails import render_thumbnail_track, write_thumbnail_track
+from transcoder.vod import TranscodeResult, ffmpeg_executable, transcode
 
 __all__ = [
     "AudioInfo",
@@ -55,7 +60,9 @@ __all__ = [
     "VideoInfo",
     "VideoRung",
     "build_ladder_command",
+    "build_remux_command",
     "build_single_rung_commands",
+    "extinf_duration",
     "ffmpeg_executable",
     "plan_ladder",
     "probe",

@@ -78,6 +78,19 @@ def build_ladder_command(
     return [ffmpeg_exe, *_GLOBAL_ARGS, *progress_args, *args]
 
 
+def build_remux_command(
+    playlist: str, output: str, *, audio_playlist: str | None = None, ffmpeg_exe: str = "ffmpeg"
+) -> list[str]:
+    """One rendition's HLS segments copied (no re-encode) into a single MP4 that starts
+    playing before it has fully arrived (``+faststart``): the offline download. A video
+    rendition carries no sound of its own (the ladder's audio is a rendition apart), so the
+    audio rendition's ``audio_playlist`` is muxed in beside it."""
+    video = ffmpeg.input(playlist)
+    streams = [video.video, ffmpeg.input(audio_playlist).audio] if audio_playlist else [video]
+    args: list[str] = ffmpeg.output(*streams, output, c="copy", movflags="+faststart").get_args()
+    return [ffmpeg_exe, *_GLOBAL_ARGS, "-progress", "pipe:1", *args]
+
+
 def build_single_rung_commands(
     ladder: Ladder, source: str, *, preset: str = "veryfast", ffmpeg_exe: str = "ffmpeg"
 ) -> list[list[str]]:

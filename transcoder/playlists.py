@@ -85,6 +85,17 @@ class Variant:
     audio_group: str | None = None
 
 
+def extinf_duration(line: str) -> float | None:
+    """The duration of an ``#EXTINF:<seconds>,<title>`` tag, None for another line (or an
+    unreadable duration)."""
+    if not line.startswith("#EXTINF:"):
+        return None
+    try:
+        return float(line.partition(":")[2].split(",", 1)[0])
+    except ValueError:
+        return None
+
+
 def read_media_playlist(path: Path) -> MediaPlaylist:
     """Parse a VOD media playlist written by FFmpeg's HLS muxer and size its segments."""
     target, init_uri, duration = 0, None, 0.0
@@ -95,8 +106,8 @@ def read_media_playlist(path: Path) -> MediaPlaylist:
             target = int(line.partition(":")[2])
         elif line.startswith("#EXT-X-MAP:"):
             init_uri = line.split('URI="', 1)[1].split('"', 1)[0]
-        elif line.startswith("#EXTINF:"):
-            duration = float(line.partition(":")[2].split(",", 1)[0])
+        elif (listed := extinf_duration(line)) is not None:
+            duration = listed
         elif line and not line.startswith("#"):
             segments.append(Segment(line, duration, (path.parent / line).stat().st_size))
     return MediaPlaylist(path, target, init_uri, tuple(segments))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from transcoder.ladder import ThumbnailPlan
+from transcoder.webvtt import timestamp
 
 __all__ = ["render_thumbnail_track", "sprite_tile_count", "write_thumbnail_track"]
 
@@ -17,13 +18,6 @@ THUMBNAIL_TRACK = "thumbnails.vtt"
 def sprite_tile_count(plan: ThumbnailPlan, duration: float) -> int:
     """How many tiles FFmpeg's ``fps=1/interval`` makes: one per interval, rounded to nearest."""
     return max(1, round(duration / plan.interval))
-
-
-def _timestamp(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}"
 
 
 def render_thumbnail_track(plan: ThumbnailPlan, duration: float) -> str:
@@ -38,7 +32,7 @@ def render_thumbnail_track(plan: ThumbnailPlan, duration: float) -> str:
         row, column = divmod(position, plan.columns)
         x, y = column * plan.tile_width, row * plan.tile_height
         lines += [
-            f"{_timestamp(start)} --> {_timestamp(max(end, start + 0.001))}",
+            f"{timestamp(start)} --> {timestamp(max(end, start + 0.001))}",
             f"sprite-{sheet + 1:03d}.jpg#xywh={x},{y},{plan.tile_width},{plan.tile_height}",
             "",
         ]

@@ -8,29 +8,35 @@ from typing import Any
 
 from litestar import Litestar, Request
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.datastructures import MutableScopeHeaders, State
+from litestar.enums import ScopeType
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import Message, Scope
 
 from infra.jobs.engine import CeleryDispatcher, import_job_modules, make_celery
 from infra.runtime import open_database
 from infra.settings import Settings, load_settings
 from infra.storage.factory import blob_store_from_settings
+from training.lectures.rules import may_schedule
 from web import i18n
 from web.auth import current_user
 from web.controllers.admin import AdminPages
-from web.controllers.api import LecturesApi
 from web.controllers.health import HealthController
 from web.controllers.lectures import LecturePages
-from web.controllers.lectures_api import LectureMediaApi, create_lecture
+from web.controllers.lectures_api import LecturesApi
 from web.controllers.media import MediaController
 from web.controllers.pages import PagesController
+from web.controllers.pipeline import PipelineApi
 from web.controllers.player import PlayerController
+from web.controllers.search import SearchController
+from web.controllers.transcripts import TranscriptApi
+from web.controllers.uploads import UploadApi
+from web.deps import dependencies
 from web.errors import EXCEPTION_HANDLERS
 from web.state import Services
 
@@ -39,6 +45,22 @@ HERE = Path(__file__).parent
 
 class HttpMetricsController(PrometheusController):
     path = "/metrics/http"
+
+
+def allow_every_method(message: Message, scope: Scope) -> None:
+    """Litestar 2 answers OPTIONS on a path with several handlers (GET and POST
+    /api/v1/lectures) naming only the methods of the first one registered (litestar#4169,
+    fixed in 3.0): name every method the path has."""
+    if scope["type"] != ScopeType.HTTP or scope["method"] != "OPTIONS":
+        return
+    handler = scope.get("route_handler")
+    if message["type"] != "http.response.start" or handler is None:
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    routes = scope["litestar_app"].route_handler_method_map
+    methods = {method for path in handler.paths for method in routes.get(path, {})}
+    if "allow" in headers and methods:
+        headers["Allow"] = ", ".join(sorted(methods))
 
 
 def build_services(settings: Settings) -> Services:
@@ -60,9 +82,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     services = services or build_services(settings)
     secret = hashlib.sha256(settings.secret_key().encode()).digest()
 
-    def provide_services() -> Services:
-        return services
-
     def set_locale(request: Request[Any, Any, Any]) -> None:
         if request.url.path.startswith(("/media/", "/static/")):
             return  # segment and asset requests: no page, no language, no database read
@@ -76,24 +95,29 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
     template_config = TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
     jinja = template_config.engine_instance.engine
-    jinja.globals.update(_=i18n.template_gettext, current_locale=i18n.template_locale)
+    jinja.globals.update(
+        _=i18n.template_gettext, current_locale=i18n.template_locale, may_schedule=may_schedule
+    )
     jinja.filters["localtime"] = i18n.localtime
     return Litestar(
         route_handlers=[
             PagesController,
             HealthController,
-            LecturesApi,
             LecturePages,
-            LectureMediaApi,
-            create_lecture,
             AdminPages,
-            MediaController,
             PlayerController,
+            SearchController,
+            LecturesApi,
+            UploadApi,
+            PipelineApi,
+            TranscriptApi,
+            MediaController,
             HttpMetricsController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
-        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        dependencies=dependencies(services),
         before_request=set_locale,
+        before_send=[allow_every_method],
         middleware=[
             CookieBackendConfig(
                 secret=secret, httponly=True, samesite="lax", max_age=12 * 3600
@@ -107,7 +131,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ),
         template_config=template_config,
         openapi_config=OpenAPIConfig(title="Clinicast API", version="1", path="/schema"),
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         state=State({"settings": settings}),
     )
 

@@ -7,20 +7,19 @@ from collections import defaultdict, deque
 from typing import Any
 
 from litestar import Request
-from litestar.exceptions import NotAuthorizedException
 
 from training.accounts.models import User
 from web.state import Services
 
 SESSION_USER = "user_id"
+_FOUND_USER = "clinicast_user"  # on request.state, once the session cookie has been resolved
 
 
 def current_user(request: Request[Any, Any, Any], services: Services) -> User | None:
     """The signed-in, active user, read once per request (the locale hook and the handler
     both ask)."""
-    if "clinicast_user" in request.state:
-        cached: User | None = request.state["clinicast_user"]
-        return cached
+    if _FOUND_USER in request.state:
+        return known_user(request)
     user_id = request.session.get(SESSION_USER) if "session" in request.scope else None
     user = None
     if isinstance(user_id, int):
@@ -29,15 +28,15 @@ def current_user(request: Request[Any, Any, Any], services: Services) -> User | 
             if found is not None and found.is_active:
                 session.expunge(found)
                 user = found
-    request.state["clinicast_user"] = user
+    request.state[_FOUND_USER] = user
     return user
 
 
-def require_user(request: Request[Any, Any, Any], services: Services) -> User:
-    user = current_user(request, services)
-    if user is None:
-        raise NotAuthorizedException("sign in first")
-    return user
+def known_user(request: Request[Any, Any, Any]) -> User | None:
+    """The user this request was already found to be, without asking the database: for error
+    pages, which must render even when the database is what failed."""
+    known: User | None = request.state.get(_FOUND_USER)
+    return known
 
 
 class LoginThrottle:

@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 
 from training.media.models import MediaAsset
 from training.ports import BlobStore
+from transcoder import extinf_duration
 
 CAPTIONS_PATH = "captions.vtt"
 """The captions' path in media URLs (the captions live outside the ladder's prefix)."""
@@ -192,10 +193,7 @@ def rewrite_playlist(text: str, base: str, sign: Callable[[str, float], str]) ->
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("#EXTINF:"):
-            try:
-                pending = float(line.partition(":")[2].split(",", 1)[0])
-            except ValueError:
-                pending = 0.0
+            pending = extinf_duration(line) or 0.0
         if line.startswith("#"):
             lines.append(_URI_ATTRIBUTE.sub(replace, line))
         elif line:

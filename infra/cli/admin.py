@@ -18,7 +18,7 @@ from training.accounts.models import Role
 from training.accounts.services import AccountService, generate_password
 from training.clinics.services import ClinicService, read_roster
 from training.errors import ClinicNotFound
-from training.pipeline.services import JobService
+from training.jobs.services import JobService
 
 console = Console()
 

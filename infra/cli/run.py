@@ -15,7 +15,7 @@ from infra.runtime import open_database
 from infra.settings import Settings, load_settings
 from infra.storage.seaweed import EmbeddedSeaweedFS
 from training.errors import ConfigurationError
-from training.pipeline.registry import QUEUES
+from training.jobs.registry import QUEUES
 
 log = logging.getLogger(__name__)
 

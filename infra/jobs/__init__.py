@@ -1,3 +1,3 @@
 """The job engine: Celery carries the announcements, our database holds the jobs of record
-(see ``training.pipeline``). The same task code runs in both modes; only the broker URL differs:
+(see ``training.jobs``). The same task code runs in both modes; only the broker URL differs:
 ``sqla+sqlite`` in the data directory (no server) or RabbitMQ / Redis."""

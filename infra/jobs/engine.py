@@ -17,14 +17,11 @@ from sqlmodel import Session
 from infra.db import make_engine, make_session_factory
 from infra.settings import Settings
 from infra.storage.factory import blob_store_from_settings
-from training.pipeline.registry import BUILTIN_JOB_MODULES, QUEUES, JobRegistry, registry
-from training.pipeline.runner import JobRunner
-from training.pipeline.services import (
-    Dispatch,
-    JobService,
-    TransientRetry,
-    take_pending_dispatches,
-)
+from training.jobs.registry import BUILTIN_JOB_MODULES, QUEUES, JobRegistry, registry
+from training.jobs.runner import JobRunner
+from training.jobs.services import TransientRetry, take_pending_dispatches
+from training.jobs.sweep import SweepService
+from training.ports import Dispatch, WorkerTools
 
 log = logging.getLogger(__name__)
 RUN_JOB = "clinicast.run_job"
@@ -117,7 +114,7 @@ class CeleryDispatcher:
             return
         if self.session_factory is not None:
             with self.session_factory() as own:
-                JobService(own).mark_dispatched([d.job_id for d in pending])
+                SweepService(own).mark_dispatched([d.job_id for d in pending])
 
 
 @dataclass
@@ -146,26 +143,26 @@ def _build_runtime(settings: Settings) -> WorkerRuntime:
             settings.jobs.transient_retry_seconds, settings.jobs.transient_backoff_max
         ),
         blobs=blob_store_from_settings(settings),
-        resources=job_resources(settings),
+        tools=worker_tools(settings),
     )
     return WorkerRuntime(runner, dispatcher)
 
 
-def job_resources(settings: Settings) -> dict[str, Any]:
-    """The tools job handlers reach through ``ctx.resource(name)``: FFmpeg, Whisper (its model
-    is loaded on first use), and a scratch directory on the worker's disk."""
+def worker_tools(settings: Settings) -> WorkerTools:
+    """What this worker lends its jobs: FFmpeg, Whisper (its model is loaded on first use),
+    and a scratch directory on the worker's disk."""
     # Imported here: the portal imports this module too and never needs FFmpeg or Whisper.
     from infra.media import FFmpegMediaProcessor  # noqa: PLC0415
     from infra.speech import WhisperTranscriber  # noqa: PLC0415
 
     speech = settings.speech
-    return {
-        "media": FFmpegMediaProcessor(
+    return WorkerTools(
+        media=FFmpegMediaProcessor(
             ffmpeg=settings.media.ffmpeg_binary,
             preset=settings.media.preset,
             max_height=settings.media.max_height,
         ),
-        "transcriber": WhisperTranscriber(
+        transcriber=WhisperTranscriber(
             speech.model,
             data_dir=settings.data_path,
             device=speech.device,
@@ -173,9 +170,9 @@ def job_resources(settings: Settings) -> dict[str, Any]:
             beam_size=speech.beam_size,
             cpu_threads=speech.cpu_threads,
         ),
-        "speech_model": speech.model,
-        "workdir": settings.data_path / "work",
-    }
+        speech_model=speech.model,
+        workdir=settings.data_path / "work",
+    )
 
 
 def worker_runtime(settings: Settings) -> WorkerRuntime:

@@ -15,8 +15,9 @@ from infra.jobs.engine import CeleryDispatcher, import_job_modules, make_celery
 from infra.processes import die_with_parent
 from infra.settings import Settings
 from training.errors import ConfigurationError
-from training.pipeline.registry import QUEUES
-from training.pipeline.services import JobService
+from training.jobs.registry import QUEUES
+from training.jobs.services import JobService
+from training.jobs.sweep import SweepService
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,8 @@ class Sweeper:
     def sweep_once(self) -> int:
         jobs = self.settings.jobs
         with self.sessions() as session:
-            service = JobService(session)
-            service.touch_worker(self.name, self.queues)
-            due = service.sweep(
+            JobService(session).touch_worker(self.name, self.queues)
+            due = SweepService(session).sweep(
                 lease_seconds=jobs.lease_seconds, redispatch_after=jobs.redispatch_after
             )
         if due:

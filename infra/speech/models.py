@@ -21,7 +21,7 @@ from pathlib import Path
 
 import faster_whisper.utils
 
-from infra.hashing import sha256_file
+from infra.files import sha256_file
 from training.errors import SpeechError
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from infra.settings import Settings
-from infra.storage.s3 import MIB, S3BlobStore, make_s3_client
+from infra.storage.s3 import MIB, S3BlobStore
+from infra.storage.s3_client import make_s3_client
 
 
 def blob_store_from_settings(settings: Settings) -> S3BlobStore:

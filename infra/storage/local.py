@@ -8,11 +8,10 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from infra.hashing import CHUNK, sha256_bytes, sha256_file
+from infra.files import CHUNK, replacing, sha256_bytes, sha256_file
 from training.errors import IntegrityError, StorageError, ValidationError
 from training.ports import ProgressCallback, StoredObject
 
@@ -46,21 +45,15 @@ class LocalBlobStore:
     def _atomic_write(
         self, target: Path, source: Path | bytes, progress: ProgressCallback | None
     ) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if isinstance(source, bytes):
-                    out.write(source)
-                else:
-                    with source.open("rb") as src:
-                        while chunk := src.read(CHUNK):
-                            out.write(chunk)
-                            if progress:
-                                progress(len(chunk))
-            Path(partial).replace(target)
-        finally:
-            Path(partial).unlink(missing_ok=True)
+        with replacing(target) as partial, partial.open("wb") as out:
+            if isinstance(source, bytes):
+                out.write(source)
+                return
+            with source.open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    out.write(chunk)
+                    if progress:
+                        progress(len(chunk))
 
     def put_file(
         self,
@@ -184,13 +177,10 @@ class LocalBlobStore:
         if not parts:
             raise ValidationError(f"{key}: nothing was uploaded")
         target, _ = self._paths(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        assembled = folder / "assembled"
-        with assembled.open("wb") as out:
+        with replacing(target) as assembled, assembled.open("wb") as out:
             for part in parts:
                 with part.open("rb") as handle:
                     shutil.copyfileobj(handle, out, CHUNK)
-        assembled.replace(target)
         content_type = (folder / "content_type").read_text() or None
         shutil.rmtree(folder)
         return self._write_meta(key, target.stat().st_size, sha256_file(target), content_type)

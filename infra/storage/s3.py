@@ -8,29 +8,22 @@ its bytes in its metadata (``x-amz-meta-sha256``), checked after every upload an
 from __future__ import annotations
 
 import builtins
-import contextlib
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from boto3.exceptions import Boto3Error, RetriesExceededError, S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import ClientError
 
-from infra.hashing import sha256_bytes, sha256_file
+from infra.files import replacing, sha256_bytes, sha256_file
+from infra.http import content_disposition
+from infra.storage.s3_client import error_code, storage_errors
 from training.errors import (
     BucketMissing,
-    ConfigurationError,
     IntegrityError,
     StorageAuthError,
-    StorageError,
-    StorageUnavailable,
     ValidationError,
 )
 from training.ports import ProgressCallback, StoredObject
@@ -39,112 +32,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MIB = 1024 * 1024
-NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
 CHECK_PREFIX = ".clinicast/check/"
 """Where readiness checks write a small object, read it back and delete it."""
 CORS_RULE_ID = "clinicast-media"
 LIFECYCLE_RULE_ID = "clinicast-abort-abandoned-uploads"
-DENIED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}
-
-
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback and the UTF-8 name (RFC 6266), for Chinese titles."""
-    fallback = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
-    )
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
-
-
-def make_s3_client(
-    endpoint_url: str,
-    access_key: str,
-    secret_key: str,
-    *,
-    region: str = "us-east-1",
-    addressing_style: str = "path",
-    connect_timeout: float = 5.0,
-    max_attempts: int = 5,
-) -> S3Client:
-    """The one place boto3 clients are made: retries with backoff ("standard" mode), short
-    connect timeouts, and checksums only where S3 requires them (we keep our own SHA-256, and
-    not every S3-compatible server speaks the newer CRC headers)."""
-    config = Config(
-        region_name=region,
-        signature_version="s3v4",
-        s3=cast(Any, {"addressing_style": addressing_style}),
-        retries={"mode": "standard", "max_attempts": max_attempts},
-        connect_timeout=connect_timeout,
-        read_timeout=120,
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint_url,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        config=config,
-    )
-
-
-TRANSIENT = {
-    "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling",
-    "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "500", "502", "503", "504",
-}  # fmt: skip
-"""Error codes that say "not now" rather than "never": retried by the job engine."""
-
-
-@contextlib.contextmanager
-def storage_errors(what: str) -> Iterator[None]:
-    """Map boto3's errors to ours at the seam: a missing object is ``FileNotFoundError``, a
-    refused credential ``StorageAuthError`` (permanent), an unreachable or overloaded service
-    ``StorageUnavailable`` (transient: the job engine retries it for a long while)."""
-    try:
-        yield
-    except (ClientError, BotoCoreError, Boto3Error) as exc:
-        raise _mapped(exc, what) from None
-
-
-def _mapped(exc: BaseException, what: str) -> Exception:
-    if isinstance(exc, S3UploadFailedError) and exc.__context__ is not None:
-        return _mapped(exc.__context__, what)  # boto3 wraps the ClientError of a part upload
-    if isinstance(exc, RetriesExceededError):
-        return StorageUnavailable(
-            f"object storage failed on {what}: {getattr(exc, 'last_exception', exc)}"
-        )
-    if isinstance(exc, ClientError):
-        return _client_error(exc, what)
-    if isinstance(exc, (ConnectionError, HTTPClientError)):
-        return StorageUnavailable(
-            f"object storage is unreachable (CLINICAST_STORAGE__ENDPOINT_URL): {exc}"
-        )
-    return StorageError(f"object storage failed on {what}: {exc}")
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _client_error(exc: ClientError, what: str) -> Exception:
-    code = _code(exc)
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    if code in NOT_FOUND:
-        return FileNotFoundError(what)
-    if code in DENIED:
-        return StorageAuthError(
-            f"object storage refused access to {what} ({code}): check "
-            "CLINICAST_STORAGE__ACCESS_KEY and CLINICAST_STORAGE__SECRET_KEY"
-        )
-    if code == "InvalidBucketName":
-        return ConfigurationError("CLINICAST_STORAGE__BUCKET", f"not a valid bucket name: {what}")
-    if code == "NoSuchBucket":
-        return BucketMissing(
-            f"the bucket of {what} does not exist (CLINICAST_STORAGE__BUCKET): create it, or "
-            "run `clinicast storage init`"
-        )
-    if code in TRANSIENT or status >= 500:
-        return StorageUnavailable(f"object storage is busy or failing on {what}: {code} {exc}")
-    return StorageError(f"object storage failed on {what}: {code} {exc}")
 
 
 class S3BlobStore:
@@ -225,7 +116,7 @@ class S3BlobStore:
             try:
                 rules = self.client.get_bucket_cors(Bucket=self.bucket)["CORSRules"]
             except ClientError as exc:
-                if _code(exc) != "NoSuchCORSConfiguration":
+                if error_code(exc) != "NoSuchCORSConfiguration":
                     raise
                 rules = []
             rules = [r for r in rules if r.get("ID") != CORS_RULE_ID] + [rule]
@@ -243,7 +134,7 @@ class S3BlobStore:
                 config = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
                 rules: builtins.list[Any] = list(config.get("Rules", []))
             except ClientError as exc:
-                if _code(exc) != "NoSuchLifecycleConfiguration":
+                if error_code(exc) != "NoSuchLifecycleConfiguration":
                     raise
                 rules = []
             rules = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID] + [rule]
@@ -293,18 +184,12 @@ class S3BlobStore:
     ) -> StoredObject:
         """Download to ``path`` (atomically: a temporary file beside it, renamed when verified)."""
         stored = self.stat(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        os.close(fd)
-        try:
+        with replacing(path) as partial:
             with storage_errors(key):
                 self.client.download_file(
-                    self.bucket, key, partial, Callback=progress, Config=self.transfer
+                    self.bucket, key, str(partial), Callback=progress, Config=self.transfer
                 )
-            self._verify(stored, sha256_file(Path(partial)))
-            Path(partial).replace(path)
-        finally:
-            Path(partial).unlink(missing_ok=True)
+            self._verify(stored, sha256_file(partial))
         return stored
 
     def get_bytes(self, key: str) -> bytes:

@@ -14,7 +14,8 @@ from pathlib import Path
 from shutil import which
 
 from infra.processes import SupervisedProcess, port_is_free
-from infra.storage.s3 import S3BlobStore, make_s3_client
+from infra.storage.s3 import S3BlobStore
+from infra.storage.s3_client import make_s3_client
 from training.errors import ConfigurationError, StorageError
 
 PORT_SETTING = "CLINICAST_STORAGE__EMBEDDED_PORT"

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from infra.speech import resolve_model
 from samples.media import lecture_clip
 from tests.conftest import REPO, settings_env, wait_until
+from tests.support.hls import decode_segment
 from tests.support.services import (
     S3Service,
     free_port,
@@ -31,7 +32,6 @@ from tests.support.services import (
     redis_server,
     seaweedfs_s3_service,
 )
-from tests.transcoder.hls import decode_segment
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.slow]
 PASSWORD = "scale-out-pass-1"

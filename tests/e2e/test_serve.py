@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def test_serve_starts_storage_and_worker_then_stops_them(tmp_path: Path) -> None:
     portal = LivePortal(
-        tmp_path / "data", {"CLINICAST_JOBS__EXTRA_MODULES": '["tests.infra.jobkinds"]'}
+        tmp_path / "data", {"CLINICAST_JOBS__EXTRA_MODULES": '["tests.support.jobkinds"]'}
     )
     with portal:
         base = portal.base_url
@@ -51,12 +51,12 @@ def _enqueue(portal: LivePortal, folder: Path) -> int:
 
 ENQUEUE = """
 import sys
-import tests.infra.jobkinds
+import tests.support.jobkinds
 from infra.jobs.engine import CeleryDispatcher, make_celery
 from infra.runtime import open_database
 from infra.settings import load_settings
-from training.pipeline.registry import registry
-from training.pipeline.services import JobService
+from training.jobs.registry import registry
+from training.jobs.services import JobService
 
 settings = load_settings()
 dispatcher = CeleryDispatcher(make_celery(settings))

@@ -15,7 +15,7 @@ import pytest
 from infra.cli import main
 from infra.settings import Settings
 from tests.conftest import REPO
-from training.pipeline.registry import QUEUES
+from training.jobs.registry import QUEUES
 
 DEPLOY = REPO / "deploy"
 UNITS = sorted(DEPLOY.glob("*.service"))

@@ -9,16 +9,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-import training.lectures.jobs
-import training.media.jobs
-import training.transcripts.jobs  # noqa: F401 - the three modules register the pipeline's kinds
+import training.media.jobs  # noqa: F401 - registers the pipeline's job kinds
 from infra.storage.s3 import S3BlobStore
 from training.accounts.models import User
 from training.accounts.services import AccountService
+from training.jobs.models import Job, JobStatus
+from training.jobs.runner import JobRunner
 from training.media.services import PART_SIZE, MediaService
-from training.pipeline.models import Job, JobStatus
-from training.pipeline.runner import JobRunner
-from training.pipeline.services import Dispatch
+from training.ports import Dispatch
 
 
 class Recorder:

@@ -16,7 +16,9 @@ from training.base import utcnow
 from training.clinics.models import Clinic, ClinicKind, ClinicLevel
 from training.clinics.services import ClinicService, read_roster
 from training.errors import ConflictError, NotInAudience, ValidationError
+from training.lectures.rules import LectureDraft
 from training.lectures.services import LectureService
+from training.search.services import SearchService
 
 
 @pytest.fixture
@@ -29,6 +31,12 @@ def county(session: Session) -> ClinicService:
 
 def clinic(clinics: ClinicService, code: str) -> Clinic:
     found = clinics.by_region_code(code)
+    assert found is not None
+    return found
+
+
+def clinic_id(clinics: ClinicService, code: str) -> int:
+    found = clinic(clinics, code).id
     assert found is not None
     return found
 
@@ -119,13 +127,16 @@ def _user(session: Session, county: ClinicService, name: str, role: Role, code: 
 
 def test_lecture_is_visible_only_to_its_audience(session: Session, county: ClinicService) -> None:
     specialist = _user(session, county, "spec", Role.SPECIALIST, "139901000001")
-    lectures = LectureService(session)
-    lecture = lectures.schedule(
-        specialist,
+    lectures = LectureService(session, SearchService(session))
+    draft = LectureDraft(
         "老年高血压患者的降压药调整",
-        audience=[(clinic(county, "139901001000"), True), (clinic(county, "139901002000"), True)],
+        audience=[
+            (clinic_id(county, "139901001000"), True),
+            (clinic_id(county, "139901002000"), True),
+        ],
         scheduled_start=utcnow() + timedelta(days=1),
     )
+    lecture = lectures.schedule(specialist, draft)
     assert lecture.id is not None
     inside = _user(session, county, "village-in", Role.DOCTOR, "139901001005")
     outside = _user(session, county, "village-out", Role.DOCTOR, "139901003005")
@@ -147,10 +158,9 @@ def test_audience_without_subtree_covers_only_that_clinic(
     session: Session, county: ClinicService
 ) -> None:
     specialist = _user(session, county, "spec", Role.SPECIALIST, None)
-    lectures = LectureService(session)
-    lectures.schedule(
-        specialist, "乡镇卫生院院长会", audience=[(clinic(county, "139901001000"), False)]
-    )
+    lectures = LectureService(session, SearchService(session))
+    draft = LectureDraft("乡镇卫生院院长会", audience=[(clinic_id(county, "139901001000"), False)])
+    lectures.schedule(specialist, draft)
     centre_doctor = _user(session, county, "centre", Role.DOCTOR, "139901001000")
     village_doctor = _user(session, county, "village", Role.DOCTOR, "139901001001")
     assert len(lectures.visible_to(centre_doctor)) == 1
@@ -162,13 +172,15 @@ def test_only_specialists_schedule_lectures_and_need_an_audience(
 ) -> None:
     doctor = _user(session, county, "doc", Role.DOCTOR, "139901001001")
     specialist = _user(session, county, "spec", Role.SPECIALIST, None)
-    lectures = LectureService(session)
+    lectures = LectureService(session, SearchService(session))
     from training.errors import PermissionDeniedError
 
     with pytest.raises(PermissionDeniedError):
-        lectures.schedule(doctor, "x", audience=[(clinic(county, "139901001001"), True)])
+        lectures.schedule(
+            doctor, LectureDraft("x", audience=[(clinic_id(county, "139901001001"), True)])
+        )
     with pytest.raises(ValidationError, match="audience"):
-        lectures.schedule(specialist, "x", audience=[])
+        lectures.schedule(specialist, LectureDraft("x", audience=[]))
 
 
 def test_seed_is_idempotent_and_prints_passwords_only_once(session: Session) -> None:

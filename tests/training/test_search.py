@@ -17,6 +17,7 @@ from training.accounts.services import AccountService
 from training.clinics.models import Clinic, ClinicKind, ClinicLevel
 from training.clinics.services import ClinicService
 from training.lectures.models import Lecture, LectureStatus
+from training.lectures.rules import LectureDraft
 from training.lectures.services import LectureService
 from training.ports import SpeechSegment, Transcription
 from training.search.services import SearchService
@@ -38,15 +39,19 @@ class World:
     doctor_b: User  # at township B: outside it
 
     def lecture(self, title: str, said: list[str], **details: str) -> Lecture:
-        lecture = LectureService(self.session).schedule(
-            self.specialist, title, audience=[(self.township_a, True)], **details
+        assert self.township_a.id is not None
+        draft = LectureDraft(title, audience=[(self.township_a.id, True)], **details)
+        lecture = LectureService(self.session, SearchService(self.session)).schedule(
+            self.specialist, draft
         )
         segments = [
             SpeechSegment(i * SECONDS_PER_SEGMENT, (i + 1) * SECONDS_PER_SEGMENT, text)
             for i, text in enumerate(said)
         ]
         transcription = Transcription("zh", len(said) * SECONDS_PER_SEGMENT, segments)
-        TranscriptService(self.session).store(lecture, transcription, model="test")
+        TranscriptService(self.session, SearchService(self.session)).store(
+            lecture, transcription, model="test"
+        )
         self.session.commit()
         return lecture
 
@@ -198,12 +203,13 @@ def test_a_doctor_outside_the_audience_finds_nothing_even_when_the_text_matches(
 
 
 def test_the_audience_is_applied_before_a_page_is_cut(world: World) -> None:
-    services = LectureService(world.session)
+    services = LectureService(world.session, SearchService(world.session))
     township_b = ClinicService(world.session).get(world.doctor_b.clinic_id or 0)
     for i in range(4):  # dense matches for township B only: the doctor may not see them
-        lecture = services.schedule(world.specialist, f"血压 {i}", audience=[(township_b, True)])
+        draft = LectureDraft(f"血压 {i}", audience=[(township_b.id or 0, True)])
+        lecture = services.schedule(world.specialist, draft)
         transcription = Transcription("zh", 10.0, [SpeechSegment(0, 5, "血压血压血压")])
-        TranscriptService(world.session).store(lecture, transcription)
+        TranscriptService(world.session, SearchService(world.session)).store(lecture, transcription)
     visible = world.lecture("其他", ["偶尔提到血压。", "别的。", "别的。"])
     results = SearchService(world.session).search(world.doctor_a, "血压", limit=1)
     assert [found.lecture_id for found in results.lectures] == [visible.id]

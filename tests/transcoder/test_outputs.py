@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.transcoder.hls import decode_variant
+from tests.support.hls import decode_variant
 from transcoder import TranscodeResult, read_media_playlist
 
 pytestmark = pytest.mark.slow

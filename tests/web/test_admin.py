@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.storage.seaweed import EmbeddedSeaweedFS
-from tests.web.test_lectures_api import ROLES, Portal, open_portal
+from tests.support.web import ROLES, Portal, open_portal
 from training.accounts.models import Role
 from training.accounts.services import AccountService
 from training.clinics.services import ClinicService

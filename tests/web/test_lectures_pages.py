@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from infra.storage.seaweed import EmbeddedSeaweedFS
-from tests.web.test_lectures_api import Portal, lecture_json, open_portal
+from tests.support.web import Portal, lecture_json, open_portal
 from training.lectures.models import LectureStatus
 from training.lectures.services import LectureService
 

@@ -1,5 +1,5 @@
 """The player page, the transcript API and search, on a lecture with a real ladder and an
-indexed transcript (see ``tests/web/test_media.py``)."""
+indexed transcript (``tests.support.media_portal``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from infra.storage.seaweed import EmbeddedSeaweedFS
-from tests.web.test_media import PortalWithLecture, build_portal, sign_in
+from tests.support.media_portal import PortalWithLecture, build_portal, sign_in_as
 from web.controllers.player import parse_start, quality_choices, start_rendition
 
 VIDEO_360 = {"uri": "360p/index.m3u8", "bandwidth": 637_096, "height": 360, "audio_only": False}
@@ -31,7 +31,7 @@ def portal(
 @pytest.fixture
 def doctor(portal: PortalWithLecture) -> Iterator[TestClient[Litestar]]:
     with TestClient(portal.app) as client:
-        sign_in(client, "doc-in")
+        sign_in_as(client, "doc-in")
         yield client
 
 
@@ -93,7 +93,7 @@ def test_player_page_renders_its_controls_for_a_doctor_in_the_audience(
 
 def test_player_page_speaks_chinese_by_default(portal: PortalWithLecture) -> None:
     with TestClient(portal.app) as client:
-        sign_in(client, "spec-in")  # zh-CN, the default locale
+        sign_in_as(client, "spec-in")  # zh-CN, the default locale
         page = client.get(f"/lectures/{portal.lecture_id}/watch").text
     for chinese in ("清晰度", "自动", "仅音频", "倍速", "字幕", "文字稿", "下载", "更正", "搜索"):
         assert chinese in page, chinese
@@ -130,7 +130,7 @@ def test_the_specialist_corrects_a_segment_and_search_follows(
 ) -> None:
     url = f"/api/v1/lectures/{portal.lecture_id}/transcript"
     with TestClient(portal.app) as client:
-        sign_in(client, "spec-in")
+        sign_in_as(client, "spec-in")
         segment = client.get(url).json()[1]
         csrf = {"x-csrftoken": client.cookies.get("csrftoken", "")}
         target = f"{url}/segments/{segment['id']}"
@@ -154,7 +154,7 @@ def test_the_specialist_corrects_a_segment_and_search_follows(
         captions = portal.services.blobs.get_bytes(portal.asset.captions_key or "").decode()
         assert "Today we adjust nifedipine doses." in captions  # the captions follow too
     with TestClient(portal.app) as client:
-        sign_in(client, "doc-in")
+        sign_in_as(client, "doc-in")
         csrf = {"x-csrftoken": client.cookies.get("csrftoken", "")}
         refused = client.patch(target, json={"text": "A doctor's edit"}, headers=csrf)
         assert refused.status_code == 403
@@ -174,7 +174,7 @@ def test_search_api_finds_a_spoken_word_and_links_to_its_second(
     assert "<mark>Amlodipine</mark>" in hit["snippet_html"]
     with TestClient(portal.other_app) as client:
         assert client.get("/api/v1/search", params={"q": "amlodipine"}).status_code == 401
-        sign_in(client, "doc-out")  # outside the audience: the lecture is not found
+        sign_in_as(client, "doc-out")  # outside the audience: the lecture is not found
         assert client.get("/api/v1/search", params={"q": "amlodipine"}).json()["total"] == 0
 
 

@@ -14,17 +14,18 @@ from sqlmodel import Session
 from infra.seed import seed
 from infra.settings import Settings
 from tests.conftest import settings_from
+from tests.support.web import PASSWORD
 from tests.support.web import sign_in as sign_in_with
 from training.accounts.models import Role
 from training.accounts.services import AccountService
 from training.base import utcnow
 from training.clinics.services import ClinicService
+from training.jobs.services import JobService
+from training.lectures.rules import LectureDraft
 from training.lectures.services import LectureService
-from training.pipeline.services import JobService
+from training.search.services import SearchService
 from web.app import build_services, create_app
 from web.controllers import pages
-
-PASSWORD = "village-pass-1"
 
 
 @pytest.fixture
@@ -55,12 +56,13 @@ def _add_people_and_a_private_lecture(session: Session) -> None:
     specialist = accounts.by_username("specialist")
     assert specialist is not None
     assert outside_township is not None
-    LectureService(session).schedule(
-        specialist,
+    assert outside_township.id is not None
+    private = LectureDraft(
         "仅限九号乡镇的课程",
-        audience=[(outside_township, True)],
+        audience=[(outside_township.id, True)],
         scheduled_start=utcnow() + timedelta(days=1),
     )
+    LectureService(session, SearchService(session)).schedule(specialist, private)
     session.commit()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlmodel import Session, col, select
@@ -48,6 +48,26 @@ def read_roster(path: Path) -> Iterator[RosterRow]:
                 raise ValidationError(f"{path.name} line {line}: {exc}") from exc
 
 
+@dataclass
+class ClinicNode:
+    """A clinic with the clinics directly below it: the audience picker and the admin
+    summary show the tree, not a flat list."""
+
+    clinic: Clinic
+    children: list[ClinicNode] = field(default_factory=list)
+
+
+def clinic_tree(clinics: Iterable[Clinic]) -> list[ClinicNode]:
+    """``clinics`` as a forest, in their order; a clinic whose parent is not among them is a
+    root."""
+    nodes = {clinic.id: ClinicNode(clinic) for clinic in clinics}
+    roots: list[ClinicNode] = []
+    for node in nodes.values():
+        parent = nodes.get(node.clinic.parent_id)
+        (parent.children if parent else roots).append(node)
+    return roots
+
+
 class ClinicService:
     """The clinic tree, read and written through one session."""
 
@@ -75,6 +95,10 @@ class ClinicService:
     def all(self) -> list[Clinic]:
         """Every clinic, parents before children (ordered by path)."""
         return list(self.session.exec(select(Clinic).order_by(Clinic.path)))
+
+    def tree(self) -> list[ClinicNode]:
+        """Every clinic as a forest, parents before children."""
+        return clinic_tree(self.all())
 
     def subtree(self, root: Clinic) -> list[Clinic]:
         """``root`` and everything below it, ordered by path."""

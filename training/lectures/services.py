@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlmodel import Session, col, select
@@ -13,70 +14,77 @@ from training.accounts.models import Role, User
 from training.base import utcnow
 from training.clinics.models import Clinic
 from training.clinics.services import ClinicService
-from training.errors import LectureNotFound, NotInAudience, PermissionDeniedError, ValidationError
-from training.lectures.models import Language, Lecture, LectureAudience, LectureStatus
+from training.errors import ClinicNotFound, LectureNotFound, NotInAudience
+from training.lectures.models import Lecture, LectureAudience, LectureStatus
+from training.lectures.rules import InvalidLecture, LectureDraft, in_utc, require_scheduler
+
+
+class LectureIndex(Protocol):
+    """Where a scheduled lecture's title, keywords and description become searchable
+    (``training.search.services.SearchService``). A port, not an import: search builds on
+    lectures (their visibility), so lectures must not import search."""
+
+    def index_metadata(self, lecture: Lecture) -> None: ...
 
 
 class LectureService:
-    def __init__(self, session: Session) -> None:
+    """Lectures through one session. ``index`` is needed only to schedule: reading and the
+    audience checks work without it."""
+
+    def __init__(self, session: Session, index: LectureIndex | None = None) -> None:
         self.session = session
+        self.index = index
         self.clinics = ClinicService(session)
 
-    def schedule(
-        self,
-        specialist: User,
-        title: str,
-        *,
-        audience: Sequence[tuple[Clinic, bool]],
-        scheduled_start: datetime | None = None,
-        description: str = "",
-        keywords: str = "",
-        language: Language = Language.ZH,
-        duration_minutes: int = 60,
-        mandatory: bool = False,
-        attendance_share: float = 0.5,
-    ) -> Lecture:
-        """Create a lecture given by ``specialist`` for ``audience``: pairs of a clinic and
-        whether its whole subtree is included."""
-        if specialist.role not in (Role.SPECIALIST, Role.ADMIN):
-            raise PermissionDeniedError("only specialists and admins schedule lectures")
-        if not title.strip():
-            raise ValidationError("a lecture needs a title")
-        if not audience:
-            raise ValidationError("a lecture needs an audience of at least one clinic")
-        if not 0.0 < attendance_share <= 1.0:
-            raise ValidationError(
-                "the share of the lecture that counts as attended is above 0 and at most 1"
-            )
+    def schedule(self, specialist: User, draft: LectureDraft) -> Lecture:
+        """Create the lecture ``specialist`` gives (flushed and indexed; the caller commits).
+        InvalidLecture names every wrong field of ``draft``, including unknown clinics."""
+        require_scheduler(specialist)
+        if self.index is None:
+            raise RuntimeError("scheduling needs LectureService(session, index)")
+        draft = draft.checked()
+        self._check_audience(draft.audience)
+        lecture = self._insert(specialist, draft)
+        self.index.index_metadata(lecture)
+        return lecture
+
+    def _insert(self, specialist: User, draft: LectureDraft) -> Lecture:
         assert specialist.id is not None
+        start = (
+            in_utc(draft.scheduled_start, specialist.timezone) if draft.scheduled_start else None
+        )
         lecture = Lecture(
-            title=title.strip(),
-            description=description,
-            keywords=keywords,
-            language=language,
+            title=draft.title,
+            description=draft.description,
+            keywords=draft.keywords,
+            language=draft.language,
             specialist_id=specialist.id,
-            scheduled_start=scheduled_start,
-            duration_minutes=duration_minutes,
-            mandatory=mandatory,
-            attendance_share=attendance_share,
-            status=LectureStatus.SCHEDULED if scheduled_start else LectureStatus.DRAFT,
+            scheduled_start=start,
+            duration_minutes=draft.duration_minutes,
+            mandatory=draft.mandatory,
+            attendance_share=draft.attendance_share,
+            status=LectureStatus.SCHEDULED if start else LectureStatus.DRAFT,
         )
         self.session.add(lecture)
         self.session.flush()
         assert lecture.id is not None
-        for clinic, include_subtree in audience:
-            assert clinic.id is not None
+        for clinic_id, include_subtree in dict(draft.audience).items():  # a clinic once
             self.session.add(
                 LectureAudience(
-                    lecture_id=lecture.id, clinic_id=clinic.id, include_subtree=include_subtree
+                    lecture_id=lecture.id, clinic_id=clinic_id, include_subtree=include_subtree
                 )
             )
         self.session.flush()
-        # Imported here: search builds on lectures (their visibility), not the other way round.
-        from training.search.services import SearchService  # noqa: PLC0415
-
-        SearchService(self.session).index_metadata(lecture)
         return lecture
+
+    def _check_audience(self, entries: Sequence[tuple[int, bool]]) -> None:
+        """Every clinic of the audience exists: an unknown id is a wrong field of the draft,
+        not a missing page."""
+        for clinic_id, _ in entries:
+            try:
+                self.clinics.get(clinic_id)
+            except ClinicNotFound as exc:
+                raise InvalidLecture({"audience": str(exc)}) from exc
 
     def get(self, lecture_id: int) -> Lecture:
         lecture = self.session.get(Lecture, lecture_id)

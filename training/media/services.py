@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import posixpath
-import re
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
@@ -13,34 +11,20 @@ from sqlmodel import Session, col, select
 from training.accounts.models import Role, User
 from training.base import utcnow
 from training.errors import NotFoundError, PermissionDeniedError, ValidationError
+from training.jobs.models import Job, JobStatus
+from training.jobs.services import JobService
 from training.lectures.models import Lecture, LectureStatus
+from training.lectures.rules import may_manage
 from training.lectures.services import LectureService
 from training.media.models import MediaAsset, MediaState
-from training.pipeline.models import Job, JobStatus
-from training.pipeline.registry import JobFailure, registry
-from training.pipeline.services import JobService
+from training.media.pipeline import FIRST_STEP, STEPS, MediaKeys, step_key
+from training.media.processing import RecordingSteps
 from training.ports import BlobStore
 from training.transcripts.formats import to_webvtt
 from training.transcripts.services import TranscriptService
 
-_EXCEPTION_NAME = re.compile(r"^(?:\w+\.)*[A-Z]\w*: ")
-"""The ``training.errors.InvalidMedia: `` that a job's recorded error starts with."""
-
 PART_SIZE = 8 * 1024 * 1024
 MIB = 1024 * 1024
-
-PIPELINE: tuple[tuple[str, str], ...] = (
-    ("media.probe", "Check the recording"),
-    ("media.transcode", "Transcode for every link"),
-    ("speech.transcribe", "Transcribe speech"),
-    ("lectures.publish", "Publish"),
-)
-"""The steps a recording goes through, in order, with the label people see."""
-
-
-def step_key(kind: str, lecture_id: int, generation: int) -> str:
-    """The dedupe key of one step of one upload: the same step is never queued twice."""
-    return f"{kind}:lecture:{lecture_id}:g{generation}"
 
 
 @dataclass(frozen=True)
@@ -94,7 +78,7 @@ class MediaService:
 
     def _editable(self, user: User, lecture_id: int) -> Lecture:
         lecture = self.lectures.get(lecture_id)
-        if user.role is not Role.ADMIN and user.id != lecture.specialist_id:
+        if not may_manage(user, lecture):
             raise PermissionDeniedError(
                 "only the lecture's specialist or an admin uploads its recording"
             )
@@ -135,9 +119,7 @@ class MediaService:
 
     @staticmethod
     def _upload_key(lecture_id: int, generation: int, filename: str) -> str:
-        extension = posixpath.splitext(filename)[1].lower()
-        extension = extension if extension[1:].isalnum() and len(extension) <= 6 else ""
-        return f"lectures/{lecture_id}/source/{generation}/source{extension}"
+        return MediaKeys(lecture_id).source(generation, filename)
 
     def _abort(self, asset: MediaAsset) -> None:
         assert asset.upload_id is not None
@@ -199,14 +181,8 @@ class MediaService:
         lecture.status, lecture.updated_at = LectureStatus.PROCESSING, utcnow()
         self.session.add_all([asset, lecture])
         self.session.flush()
-        self.enqueue_step("media.probe", lecture_id, asset.generation)
+        RecordingSteps(self.session).enqueue(FIRST_STEP, lecture_id, asset.generation)
         return asset
-
-    def enqueue_step(self, kind: str, lecture_id: int, generation: int) -> Job:
-        payload = {"lecture_id": lecture_id, "generation": generation}
-        return JobService(self.session).enqueue(
-            registry.get(kind), payload, dedupe_key=step_key(kind, lecture_id, generation)
-        )
 
     def refresh_captions(self, lecture_id: int) -> None:
         """Write the captions anew from the stored transcript (after a specialist corrected a
@@ -226,14 +202,14 @@ class MediaService:
         asset = self.asset(lecture_id)
         if asset is None or asset.generation == 0:
             return []
-        keys = {step_key(kind, lecture_id, asset.generation): kind for kind, _ in PIPELINE}
+        keys = {step_key(step.kind, lecture_id, asset.generation): step.kind for step in STEPS}
         jobs = {
             keys[job.dedupe_key]: job
             for job in self.session.exec(select(Job).where(col(Job.dedupe_key).in_(keys)))
             if job.dedupe_key
         }
         steps = []
-        for kind, label in PIPELINE:
+        for kind, label in ((step.kind, step.label) for step in STEPS):
             job = jobs.get(kind)
             if job is None:
                 steps.append(StepStatus(kind, label, "pending", 0.0, "", None, None))
@@ -261,21 +237,3 @@ class MediaService:
                 self.session.add_all([asset, lecture])
                 return job
         raise ValidationError(f"lecture {lecture_id} has no failed step to restart")
-
-
-def pipeline_failed(session: Session, failure: JobFailure) -> None:
-    """``on_failed`` hook of every pipeline step, run in the transaction that fails the job:
-    the lecture and its media say that it failed, at which step, why, and whose it is to fix
-    (``failure.cause``). A superseded upload's failure changes nothing: a newer upload's
-    pipeline may be running."""
-    asset = session.get(MediaAsset, int(failure.payload["lecture_id"]))
-    if asset is None or asset.generation != int(failure.payload["generation"]):
-        return
-    now = utcnow()
-    asset.state, asset.updated_at = MediaState.FAILED, now
-    asset.error = _EXCEPTION_NAME.sub("", failure.error, count=1)[:2000]
-    asset.failed_step, asset.failure_cause = failure.kind, failure.cause.value
-    lecture = LectureService(session).get(asset.lecture_id)
-    lecture.status, lecture.updated_at = LectureStatus.FAILED, now
-    session.add_all([asset, lecture])
-    session.flush()

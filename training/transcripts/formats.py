@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from training.ports import SpeechSegment, Transcription
+from transcoder.webvtt import format_millis, timestamp
 
 LATIN_LINE_COLUMNS = 42
 CJK_LINE_COLUMNS = 40
@@ -40,7 +41,7 @@ class _Token:
 
 def format_timestamp(seconds: float, *, decimal_marker: str = ".") -> str:
     """``HH:MM:SS.mmm`` (WebVTT) or, with ``decimal_marker=","``, ``HH:MM:SS,mmm`` (SRT)."""
-    return _format_millis(_millis(seconds), decimal_marker)
+    return timestamp(seconds, decimal_marker)
 
 
 def caption_cues(transcription: Transcription) -> list[Cue]:
@@ -94,7 +95,7 @@ def to_webvtt(transcription: Transcription) -> str:
     for cue in caption_cues(transcription):
         start, end = _cue_millis(cue)
         text = "\n".join(_escape_vtt(line) for line in cue.lines)
-        blocks.append(f"{_format_millis(start, '.')} --> {_format_millis(end, '.')}\n{text}")
+        blocks.append(f"{format_millis(start, '.')} --> {format_millis(end, '.')}\n{text}")
     return "\n\n".join(blocks) + "\n"
 
 
@@ -103,7 +104,7 @@ def to_srt(transcription: Transcription) -> str:
     blocks = []
     for number, cue in enumerate(caption_cues(transcription), start=1):
         start, end = _cue_millis(cue)
-        times = f"{_format_millis(start, ',')} --> {_format_millis(end, ',')}"
+        times = f"{format_millis(start, ',')} --> {format_millis(end, ',')}"
         blocks.append(f"{number}\n{times}\n" + "\n".join(cue.lines))
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
@@ -178,10 +179,3 @@ def _cue_millis(cue: Cue) -> tuple[int, int]:
 
 def _millis(seconds: float) -> int:
     return max(0, round(seconds * 1000))
-
-
-def _format_millis(millis: int, decimal_marker: str) -> str:
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_marker}{millis:03d}"

@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 from sqlalchemy import delete, insert
 from sqlmodel import Session, col, select
 
-from training.accounts.models import Role, User
+from training.accounts.models import User
 from training.base import utcnow
 from training.errors import NotFoundError, PermissionDeniedError, ValidationError
 from training.lectures.models import Lecture
+from training.lectures.rules import may_manage
 from training.lectures.services import LectureService
 from training.ports import SpeechSegment, Transcription
-from training.search.services import SearchService
 from training.transcripts.models import Transcript, TranscriptSegment
 
 MAX_SEGMENT_TEXT = 2_000  # characters; a Whisper segment is a sentence or two
 
 
+class TranscriptIndex(Protocol):
+    """Where transcripts become searchable (``training.search.services.SearchService``). A
+    port, not an import: search builds on transcripts, so transcripts must not import search."""
+
+    def index_metadata(self, lecture: Lecture) -> None: ...
+
+    def index_segments(self, lecture_id: int, segments: Iterable[TranscriptSegment]) -> None: ...
+
+    def reindex_segment(self, segment: TranscriptSegment) -> None: ...
+
+    def reindex_lecture(self, lecture_id: int) -> None: ...
+
+
 class TranscriptService:
-    def __init__(self, session: Session) -> None:
+    """Transcripts through one session. ``index`` is needed to change them (the search index
+    follows every change, in the same transaction); reading works without it."""
+
+    def __init__(self, session: Session, index: TranscriptIndex | None = None) -> None:
         self.session = session
         self.lectures = LectureService(session)
-        self.search = SearchService(session)
+        self._index = index
+
+    @property
+    def search(self) -> TranscriptIndex:
+        if self._index is None:
+            raise RuntimeError("changing a transcript needs TranscriptService(session, index)")
+        return self._index
 
     def store(
         self, lecture: Lecture, transcription: Transcription, *, model: str = ""
@@ -87,7 +112,7 @@ class TranscriptService:
         if segment is None:
             raise NotFoundError(f"no transcript segment with id {segment_id}")
         lecture = self.lectures.get(segment.lecture_id)
-        if user.role is not Role.ADMIN and user.id != lecture.specialist_id:
+        if not may_manage(user, lecture):
             raise PermissionDeniedError(
                 f"only the lecture's specialist or an admin corrects its transcript, "
                 f"not {user.username}"

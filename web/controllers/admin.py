@@ -6,29 +6,24 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from pathlib import Path, PurePath
-from typing import Annotated, Any
+from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.datastructures import UploadFile
-from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Template
-from sqlmodel import Session
 
 from training.accounts.models import Role, User
 from training.accounts.services import AccountService, generate_password
-from training.clinics.services import ClinicService, read_roster
+from training.clinics.services import ClinicService, clinic_tree, read_roster
 from training.errors import ConflictError, PermissionDeniedError, ValidationError
-from web.controllers.lectures import PAGE_ERRORS, FormData, TreeNode, clinic_tree, page_user
-from web.state import Services
+from web.deps import DbSession, SignedInUser
+from web.errors import PAGE_ERRORS
+from web.forms import FormData, MultipartData
 
-MultipartData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 ROSTER_LIMIT = 5 * 1024 * 1024  # a province's roster is a few hundred KB
 
 
-def require_admin(request: Request[Any, Any, Any], services: Services) -> User:
-    user = page_user(request, services)
+def require_admin(user: User) -> User:
     if user.role is not Role.ADMIN:
         raise PermissionDeniedError("only admins manage clinics and users")
     return user
@@ -36,93 +31,74 @@ def require_admin(request: Request[Any, Any, Any], services: Services) -> User:
 
 class AdminPages(Controller):
     path = "/admin"
-    exception_handlers = PAGE_ERRORS  # type: ignore[assignment]  # handlers take subtypes
+    exception_handlers = PAGE_ERRORS
 
     @get("/clinics", name="admin_clinics", sync_to_thread=True)
-    def clinics(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
-    ) -> Template:
-        user = require_admin(request, services)
-        return self._clinics_page(services, user, {})
+    def clinics(self, session: DbSession, user: SignedInUser) -> Template:
+        return self._clinics_page(session, require_admin(user), {})
 
     @post("/clinics", sync_to_thread=True, request_max_body_size=ROSTER_LIMIT)
     def import_roster(
-        self,
-        request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
-        data: MultipartData,
+        self, session: DbSession, user: SignedInUser, data: MultipartData
     ) -> Template:
         """Import a roster CSV: all of it, or (on a bad line) none of it."""
-        user = require_admin(request, services)
+        require_admin(user)
         upload = data.get("roster")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            return self._clinics_page(
-                services, user, {"error": "Choose a roster file (CSV)."}, status_code=400
-            )
+            error = {"error": "Choose a roster file (CSV)."}
+            return self._clinics_page(session, user, error, status_code=400)
         with tempfile.TemporaryDirectory() as folder:
             # read_roster reads a path and names it in its messages: keep the uploaded name.
             path = Path(folder) / (PurePath(upload.filename).name or "roster.csv")
             path.write_bytes(upload.file.read())
-            with services.sessions() as session:
-                try:
-                    created, updated = ClinicService(session).import_roster(read_roster(path))
-                except ValidationError as exc:
-                    session.rollback()
-                    return self._clinics_page(services, user, {"error": str(exc)}, status_code=400)
-                session.commit()
-        return self._clinics_page(services, user, {"created": created, "updated": updated})
+            try:
+                created, updated = ClinicService(session).import_roster(read_roster(path))
+            except ValidationError as exc:
+                session.rollback()
+                return self._clinics_page(session, user, {"error": str(exc)}, status_code=400)
+        session.commit()
+        return self._clinics_page(session, user, {"created": created, "updated": updated})
 
     def _clinics_page(
-        self, services: Services, user: User, result: dict[str, Any], status_code: int = 200
+        self, session: DbSession, user: User, result: dict[str, Any], status_code: int = 200
     ) -> Template:
-        with services.sessions() as session:
-            tree = clinic_tree(session)
-            count = ClinicService(session).count()
-            levels = Counter(node.clinic.level.value for node in _walk(tree))
+        clinics = ClinicService(session).all()
         return Template(
             "admin/clinics.html",
             context={
                 "user": user,
-                "tree": tree,
-                "count": count,
-                "levels": levels,
+                "tree": clinic_tree(clinics),
+                "count": len(clinics),
+                "levels": Counter(clinic.level.value for clinic in clinics),
                 "result": result,
             },
             status_code=status_code,
         )
 
     @get("/users", name="admin_users", sync_to_thread=True)
-    def users(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
-    ) -> Template:
-        user = require_admin(request, services)
-        return self._users_page(services, user, {}, {})
+    def users(self, session: DbSession, user: SignedInUser) -> Template:
+        return self._users_page(session, require_admin(user), {}, {})
 
     @post("/users", sync_to_thread=True)
-    def create_user(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: FormData
-    ) -> Template:
+    def create_user(self, session: DbSession, user: SignedInUser, data: FormData) -> Template:
         """Create an account; a password left empty is generated and shown once."""
-        user = require_admin(request, services)
+        require_admin(user)
         values = {key: str(value).strip() for key, value in data.items() if key != "_csrf_token"}
         password = values.get("password") or generate_password()
-        with services.sessions() as session:
-            try:
-                created = self._create(session, values, password)
-                session.commit()
-            except (ValidationError, ConflictError) as exc:
-                session.rollback()
-                return self._users_page(
-                    services, user, values, {"error": str(exc)}, status_code=400
-                )
-            result = {
-                "created": created.username,
-                "password": password if not values.get("password") else None,
-            }
-        return self._users_page(services, user, {}, result)
+        try:
+            created = self._create(session, values, password)
+            session.commit()
+        except (ValidationError, ConflictError) as exc:
+            session.rollback()
+            return self._users_page(session, user, values, {"error": str(exc)}, status_code=400)
+        result = {
+            "created": created.username,
+            "password": password if not values.get("password") else None,
+        }
+        return self._users_page(session, user, {}, result)
 
     @staticmethod
-    def _create(session: Session, values: dict[str, str], password: str) -> User:
+    def _create(session: DbSession, values: dict[str, str], password: str) -> User:
         try:
             role = Role(values.get("role", ""))
         except ValueError:
@@ -144,20 +120,19 @@ class AdminPages(Controller):
 
     def _users_page(
         self,
-        services: Services,
+        session: DbSession,
         user: User,
         values: dict[str, str],
         result: dict[str, Any],
         status_code: int = 200,
     ) -> Template:
-        with services.sessions() as session:
-            users = AccountService(session).list()
-            clinics = ClinicService(session)
-            clinic_names = {
-                account.clinic_id: clinics.get(account.clinic_id).name
-                for account in users
-                if account.clinic_id is not None
-            }
+        users = AccountService(session).list()
+        clinics = ClinicService(session)
+        clinic_names = {
+            account.clinic_id: clinics.get(account.clinic_id).name
+            for account in users
+            if account.clinic_id is not None
+        }
         return Template(
             "admin/users.html",
             context={
@@ -170,11 +145,3 @@ class AdminPages(Controller):
             },
             status_code=status_code,
         )
-
-
-def _walk(nodes: list[TreeNode]) -> list[TreeNode]:
-    found: list[TreeNode] = []
-    for node in nodes:
-        found.append(node)
-        found.extend(_walk(node.children))
-    return found

@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 from litestar import Controller, MediaType, Response, get
-from litestar.di import NamedDependency
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
-from sqlalchemy import text
 
-from training.pipeline.services import JobService
+from infra.db import check_database
+from training.jobs.services import JobService
+from web.deps import AppServices, DbSession
 from web.state import Services
 
 
@@ -21,29 +21,29 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", sync_to_thread=True)
-    def readyz(self, services: NamedDependency[Services]) -> Response[dict[str, Any]]:
-        """Database, object storage, job broker and at least one live worker."""
+    def readyz(self, services: AppServices, session: DbSession) -> Response[dict[str, Any]]:
+        """Database, object storage, job broker and at least one live worker (the same database
+        check as ``clinicast`` commands make at start-up)."""
         checks = {
-            "database": _check(lambda: _ping_database(services)),
+            "database": _check(lambda: check_database(services.engine)),
             "storage": _check(services.blobs.check),
             "broker": _check(lambda: _ping_broker(services)),
-            "workers": _check(lambda: _live_workers(services)),
+            "workers": _check(lambda: _live_workers(services, session)),
         }
         ready = all(check["ok"] for check in checks.values())
         return Response({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     @get("/metrics", sync_to_thread=True, media_type=MediaType.TEXT)
-    def metrics(self, services: NamedDependency[Services]) -> Response[bytes]:
+    def metrics(self, services: AppServices, session: DbSession) -> Response[bytes]:
         """Prometheus text format: jobs by status and live workers (request metrics are
         exported by the Prometheus middleware at /metrics/http)."""
         registry = CollectorRegistry()
         jobs = Gauge("clinicast_jobs", "Jobs of record by status", ["status"], registry=registry)
         workers = Gauge("clinicast_workers_live", "Workers seen recently", registry=registry)
-        with services.sessions() as session:
-            service = JobService(session)
-            for status, count in service.counts_by_status().items():
-                jobs.labels(status=status).set(count)
-            workers.set(len(service.live_workers(3 * services.settings.jobs.sweep_seconds)))
+        service = JobService(session)
+        for status, count in service.counts_by_status().items():
+            jobs.labels(status=status).set(count)
+        workers.set(len(service.live_workers(3 * services.settings.jobs.sweep_seconds)))
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
 
@@ -59,19 +59,13 @@ def _check(probe: Any) -> dict[str, Any]:
     return result
 
 
-def _ping_database(services: Services) -> None:
-    with services.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-
-
 def _ping_broker(services: Services) -> None:
     with services.celery.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=3)
 
 
-def _live_workers(services: Services) -> list[str]:
-    with services.sessions() as session:
-        live = JobService(session).live_workers(3 * services.settings.jobs.sweep_seconds)
+def _live_workers(services: Services, session: DbSession) -> list[str]:
+    live = JobService(session).live_workers(3 * services.settings.jobs.sweep_seconds)
     if not live:
         raise RuntimeError("no worker has been seen recently")
     return [worker.name for worker in live]

@@ -1,274 +1,101 @@
 """Lecture pages: the library, scheduling a lecture, and one lecture with its upload widget and
-pipeline progress (the browser side talks to ``lectures_api``)."""
+pipeline progress (the browser side talks to ``uploads`` and ``pipeline``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
-from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotAuthorizedException
-from litestar.params import Body, FromPath
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
-from sqlmodel import Session
 
 from training.accounts.models import Role, User
 from training.accounts.services import AccountService
-from training.clinics.models import Clinic
 from training.clinics.services import ClinicService
-from training.errors import (
-    ClinicastError,
-    ClinicNotFound,
-    PermissionDeniedError,
-    ValidationError,
-)
-from training.lectures.models import Language, Lecture, LectureStatus
+from training.lectures.models import Lecture, LectureStatus
+from training.lectures.rules import InvalidLecture, may_manage, require_scheduler
 from training.lectures.services import LectureService
-from training.media.services import PIPELINE, MediaService
-from web.auth import current_user
-from web.errors import status_for
-from web.state import Services
+from training.media.pipeline import STEPS
+from training.media.services import MediaService
+from training.search.services import SearchService
+from web.deps import AppServices, DbSession, SignedInUser
+from web.errors import PAGE_ERRORS
+from web.forms import FormData, form_ints, form_problems, form_text, parse_lecture_form
 
-SCHEDULERS = (Role.SPECIALIST, Role.ADMIN)
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
-# --- pages share these with the JSON API --------------------------------------------------
+NEW_FORM_DEFAULTS = {"duration_minutes": "60", "attendance_percent": "50"}
 
 
-@dataclass
-class LectureDraft:
-    """A lecture as entered, checked and converted: times in UTC, audience as clinic ids with
-    "and everything below" flags."""
-
-    title: str
-    audience: list[tuple[int, bool]]
-    scheduled_start: datetime | None = None
-    description: str = ""
-    keywords: str = ""
-    language: Language = Language.ZH
-    duration_minutes: int = 60
-    mandatory: bool = False
-    attendance_share: float = 0.5
-
-
-def require_scheduler(user: User) -> None:
-    if user.role not in SCHEDULERS:
-        raise PermissionDeniedError("only specialists and admins schedule lectures")
-
-
-def schedule_lecture(session: Session, user: User, draft: LectureDraft) -> Lecture:
-    """Schedule ``draft`` for ``user`` (flushes; the caller commits)."""
-    require_scheduler(user)
-    clinics = ClinicService(session)
-    try:
-        audience = [(clinics.get(clinic_id), subtree) for clinic_id, subtree in draft.audience]
-    except ClinicNotFound as exc:  # a bad id in the request, not a missing page
-        raise ValidationError(f"audience: {exc}") from exc
-    lecture = LectureService(session).schedule(
-        user,
-        draft.title,
-        audience=audience,
-        scheduled_start=draft.scheduled_start,
-        description=draft.description,
-        keywords=draft.keywords,
-        language=draft.language,
-        duration_minutes=draft.duration_minutes,
-        mandatory=draft.mandatory,
-        attendance_share=draft.attendance_share,
-    )
-    return lecture
-
-
-def to_utc(moment: datetime, timezone: str) -> datetime:
-    """A naive datetime is wall-clock time in ``timezone``; an aware one keeps its offset."""
-    if moment.tzinfo is None:
-        try:
-            moment = moment.replace(tzinfo=ZoneInfo(timezone))
-        except (ZoneInfoNotFoundError, ValueError):
-            moment = moment.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
-    return moment.astimezone(UTC)
-
-
-@dataclass
-class TreeNode:
-    clinic: Clinic
-    children: list[TreeNode] = field(default_factory=list)
-
-
-def clinic_tree(session: Session) -> list[TreeNode]:
-    """Every clinic as a forest, parents before children, for the audience picker and the
-    admin summary."""
-    clinics = ClinicService(session).all()
-    nodes = {clinic.id: TreeNode(clinic) for clinic in clinics}
-    roots: list[TreeNode] = []
-    for node in nodes.values():
-        parent = nodes.get(node.clinic.parent_id)
-        (parent.children if parent else roots).append(node)
-    return roots
-
-
-# --- the creation form --------------------------------------------------------------------
-
-
-def _text(form: Mapping[str, Any], name: str) -> str:
-    value = form.get(name, "")
-    return str(value[-1] if isinstance(value, list) else value).strip()
-
-
-def _ints(form: Mapping[str, Any], name: str) -> list[int]:
-    raw = form.get(name, [])
-    values = raw if isinstance(raw, list) else [raw]
-    return [int(value) for value in values if str(value).isdigit()]
-
-
-def parse_lecture_form(
-    form: Mapping[str, Any], timezone: str
-) -> tuple[LectureDraft | None, dict[str, str]]:
-    """The draft, or the English message (a catalogue key) for each field that is wrong."""
-    errors: dict[str, str] = {}
-    title = _text(form, "title")
-    if not title:
-        errors["title"] = "Give the lecture a title."
-    elif len(title) > 300:
-        errors["title"] = "The title is too long (at most 300 characters)."
-    start: datetime | None = None
-    if _text(form, "scheduled_start"):
-        try:
-            start = to_utc(datetime.fromisoformat(_text(form, "scheduled_start")), timezone)
-        except ValueError:
-            errors["scheduled_start"] = "Enter the date and time as YYYY-MM-DD HH:MM."
-    duration = _text(form, "duration_minutes") or "60"
-    if not duration.isdigit() or not 1 <= int(duration) <= 24 * 60:
-        errors["duration_minutes"] = "The duration is 1 to 1440 minutes."
-    share = _text(form, "attendance_percent") or "50"
-    if not share.isdigit() or not 1 <= int(share) <= 100:
-        errors["attendance_percent"] = "The share that counts as attended is 1 to 100 %."
-    audience = _ints(form, "audience")
-    if not audience:
-        errors["audience"] = "Choose at least one clinic for the audience."
-    language = _text(form, "language") or Language.ZH.value
-    if language not in {item.value for item in Language}:
-        errors["language"] = "Choose Chinese or English."
-    if errors:
-        return None, errors
-    return LectureDraft(
-        title=title,
-        audience=[(clinic_id, True) for clinic_id in audience],
-        scheduled_start=start,
-        description=_text(form, "description"),
-        keywords=_text(form, "keywords"),
-        language=Language(language),
-        duration_minutes=int(duration),
-        mandatory=_text(form, "mandatory") == "yes",
-        attendance_share=int(share) / 100,
-    ), {}
-
-
-# --- error pages: the status comes from web.errors, only the rendering is HTML -------------
-
-
-def page_user(request: Request[Any, Any, Any], services: Services) -> User:
-    """The signed-in user, remembered on the request for the error page; else to sign-in."""
-    user = current_user(request, services)
-    if user is None:
-        raise NotAuthorizedException("sign in first")
-    request.state.user = user
-    return user
-
-
-def html_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, NotAuthorizedException):
-        return Redirect("/login", status_code=303)
-    status = status_for(exc) if isinstance(exc, ClinicastError) else 500
-    return Template(
-        "lectures/error.html",
-        context={
-            "user": getattr(request.state, "user", None),
-            "status": status,
-            "detail": str(exc),
-        },
-        status_code=status,
-    )
-
-
-PAGE_ERRORS = {ClinicastError: html_error, NotAuthorizedException: html_error}
+def library_groups(lectures: list[Lecture]) -> dict[str, list[Lecture]]:
+    """Live now, upcoming (soonest first) and the on-demand library."""
+    groups: dict[str, list[Lecture]] = {"upcoming": [], "live": [], "library": []}
+    for lecture in lectures:
+        if lecture.status is LectureStatus.LIVE:
+            groups["live"].append(lecture)
+        elif lecture.status is LectureStatus.PUBLISHED:
+            groups["library"].append(lecture)
+        else:
+            groups["upcoming"].append(lecture)
+    groups["upcoming"].reverse()  # visible_to lists the latest start first
+    return groups
 
 
 class LecturePages(Controller):
     path = "/lectures"
-    exception_handlers = PAGE_ERRORS  # type: ignore[assignment]  # handlers take subtypes
+    exception_handlers = PAGE_ERRORS
 
     @get("/", name="lectures", sync_to_thread=True)
-    def library(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
-    ) -> Template:
+    def library(self, session: DbSession, user: SignedInUser) -> Template:
         """The lectures the user may see: upcoming, live, and the on-demand library."""
-        user = page_user(request, services)
-        with services.sessions() as session:
-            lectures = LectureService(session).visible_to(user, limit=500)
-        groups: dict[str, list[Lecture]] = {"upcoming": [], "live": [], "library": []}
-        for lecture in lectures:
-            if lecture.status is LectureStatus.LIVE:
-                groups["live"].append(lecture)
-            elif lecture.status is LectureStatus.PUBLISHED:
-                groups["library"].append(lecture)
-            else:
-                groups["upcoming"].append(lecture)
-        groups["upcoming"].reverse()  # soonest first
-        may_schedule = user.role in SCHEDULERS
+        lectures = LectureService(session).visible_to(user, limit=500)
         return Template(
             "lectures/library.html",
-            context={"user": user, "groups": groups, "may_schedule": may_schedule},
+            context={"user": user, "groups": library_groups(lectures)},
         )
 
     @get("/new", name="new_lecture", sync_to_thread=True)
-    def new_form(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
-    ) -> Template:
-        user = page_user(request, services)
+    def new_form(self, session: DbSession, user: SignedInUser) -> Template:
         require_scheduler(user)
-        return self._form(services, user, {"duration_minutes": "60", "attendance_percent": "50"})
+        return self._form(session, user, NEW_FORM_DEFAULTS)
 
     @post("/new", sync_to_thread=True)
     def create(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        session: DbSession,
+        user: SignedInUser,
+        data: FormData,
     ) -> Template | Redirect:
-        user = page_user(request, services)
+        """Schedule the lecture and open its page; or the form again, as typed, with what to
+        fix next to each field."""
         require_scheduler(user)
-        draft, errors = parse_lecture_form(data, user.timezone)
-        if draft is not None:
-            with services.sessions() as session:
-                try:
-                    lecture = schedule_lecture(session, user, draft)
-                    session.commit()
-                    return Redirect(f"/lectures/{lecture.id}", status_code=303)
-                except ValidationError as exc:
-                    errors = {"form": str(exc)}
-        return self._form(services, user, data, errors, status_code=400)
+        draft, unreadable = parse_lecture_form(data)
+        if not unreadable:
+            try:
+                lecture = LectureService(session, SearchService(session)).schedule(user, draft)
+            except InvalidLecture as exc:
+                return self._form(session, user, data, form_problems(exc.problems), 400)
+            session.commit()
+            url = request.app.route_reverse("lecture", lecture_id=lecture.id)
+            return Redirect(url, status_code=303)
+        errors = {**form_problems(draft.problems()), **unreadable}
+        return self._form(session, user, data, errors, 400)
 
     def _form(
         self,
-        services: Services,
+        session: DbSession,
         user: User,
         values: Mapping[str, Any],
         errors: Mapping[str, str] | None = None,
         status_code: int = 200,
     ) -> Template:
-        with services.sessions() as session:
-            tree = clinic_tree(session)
         return Template(
             "lectures/new.html",
             context={
                 "user": user,
-                "tree": tree,
-                "values": {key: _text(values, key) for key in values},
-                "chosen": set(_ints(values, "audience")),
+                "tree": ClinicService(session).tree(),
+                "values": {key: form_text(values, key) for key in values},
+                "chosen": set(form_ints(values, "audience")),
                 "errors": errors or {},
             },
             status_code=status_code,
@@ -277,34 +104,29 @@ class LecturePages(Controller):
     @get("/{lecture_id:int}", name="lecture", sync_to_thread=True)
     def lecture(
         self,
-        request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        services: AppServices,
+        session: DbSession,
+        user: SignedInUser,
         lecture_id: FromPath[int],
     ) -> Template:
-        """Details for anyone in the audience; upload and pipeline for its specialist or an
-        admin."""
-        user = page_user(request, services)
-        with services.sessions() as session:
-            lectures = LectureService(session)
-            lecture = lectures.get_for(user, lecture_id)
-            editable = user.role is Role.ADMIN or user.id == lecture.specialist_id
-            asset = MediaService(session, services.blobs).asset(lecture_id)
-            clinics = ClinicService(session)
-            audience = [
-                (clinics.get(entry.clinic_id), entry.include_subtree)
-                for entry in lectures.audience(lecture)
-            ]
-            specialist = AccountService(session).get(lecture.specialist_id)
+        """Details for anyone in the audience; upload and pipeline for those who manage it."""
+        lectures = LectureService(session)
+        lecture = lectures.get_for(user, lecture_id)
+        clinics = ClinicService(session)
+        audience = [
+            (clinics.get(entry.clinic_id), entry.include_subtree)
+            for entry in lectures.audience(lecture)
+        ]
         return Template(
             "lectures/lecture.html",
             context={
                 "user": user,
                 "lecture": lecture,
-                "editable": editable,
+                "editable": may_manage(user, lecture),
                 "is_admin": user.role is Role.ADMIN,
-                "asset": asset,
+                "asset": MediaService(session, services.blobs).asset(lecture_id),
                 "audience": audience,
-                "specialist": specialist,
-                "step_labels": [label for _, label in PIPELINE],
+                "specialist": AccountService(session).get(lecture.specialist_id),
+                "step_labels": [step.label for step in STEPS],
             },
         )

@@ -10,19 +10,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Stream
 from pydantic import BaseModel
 
-from infra.storage.s3 import content_disposition
+from infra.http import content_disposition
 from training.accounts.models import User
 from training.errors import NotFoundError
 from training.lectures.services import LectureService
 from training.media.models import MediaAsset
 from training.media.services import MediaService
-from web.auth import require_user
+from web.deps import AppServices, DbSession, SignedInUser
 from web.media_urls import CAPTIONS_PATH, MediaLinks, MediaSigner
 from web.state import Services
 
@@ -66,24 +65,20 @@ def links_for(services: Services, asset: MediaAsset, user_id: int) -> MediaLinks
     )
 
 
-def ready_asset(services: Services, lecture_id: int) -> MediaAsset:
+def ready_asset(services: Services, session: DbSession, lecture_id: int) -> MediaAsset:
     """The lecture's media once its ladder is switched in; NotFoundError before."""
-    with services.sessions() as session:
-        asset = MediaService(session, services.blobs).asset(lecture_id)
-        if asset is None or asset.hls_prefix is None or asset.master is None:
-            raise NotFoundError(f"lecture {lecture_id} has no playable recording yet")
-        session.expunge(asset)
-        return asset
+    asset = MediaService(session, services.blobs).asset(lecture_id)
+    if asset is None or asset.hls_prefix is None or asset.master is None:
+        raise NotFoundError(f"lecture {lecture_id} has no playable recording yet")
+    return asset
 
 
-def authorised_links(
-    request: Request[Any, Any, Any], services: Services, lecture_id: int
-) -> tuple[User, MediaLinks]:
-    """The signed-in user (who must be in the lecture's audience) and their media links."""
-    user = require_user(request, services)
-    with services.sessions() as session:
-        LectureService(session).get_for(user, lecture_id)
-    return user, links_for(services, ready_asset(services, lecture_id), user.id or 0)
+def audience_links(
+    services: Services, session: DbSession, user: User, lecture_id: int
+) -> MediaLinks:
+    """``user``'s media links, once they are found in the lecture's audience."""
+    LectureService(session).get_for(user, lecture_id)
+    return links_for(services, ready_asset(services, session, lecture_id), user.id or 0)
 
 
 class PlayerMedia(BaseModel):
@@ -98,66 +93,77 @@ class PlayerMedia(BaseModel):
     expires_in: int
 
 
-def player_media(links: MediaLinks) -> PlayerMedia:
+def player_media(request: Request[Any, Any, Any], links: MediaLinks) -> PlayerMedia:
     asset = links.asset
+    route = request.app.route_reverse
     audio = next(
         (str(r["uri"]) for r in asset.renditions if r.get("audio_only") and r.get("uri")), None
     )
     return PlayerMedia(
-        master=f"/lectures/{asset.lecture_id}/hls/master.m3u8",
+        master=route("master_playlist", lecture_id=asset.lecture_id),
         audio=links.portal(audio, extra=links.duration) if audio else None,
         # Same origin, whatever the delivery: a <track> from another origin needs CORS.
         captions=links.portal(CAPTIONS_PATH) if asset.captions_key else None,
         poster=links.optional(asset.poster),
         thumbnails=links.portal(asset.thumbnails) if asset.thumbnails else None,
-        download=f"/lectures/{asset.lecture_id}/download" if asset.download else None,
+        download=route("download", lecture_id=asset.lecture_id) if asset.download else None,
         expires_in=links.signer.lifetime,
     )
 
 
 class MediaController(Controller):
-    @get("/lectures/{lecture_id:int}/hls/master.m3u8", sync_to_thread=True)
+    @get("/lectures/{lecture_id:int}/hls/master.m3u8", name="master_playlist", sync_to_thread=True)
     def master_playlist(
         self,
-        request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        services: AppServices,
+        session: DbSession,
+        user: SignedInUser,
         lecture_id: FromPath[int],
     ) -> Response[str]:
         """The master playlist, its variants signed for the signed-in user."""
-        _, links = authorised_links(request, services, lecture_id)
+        links = audience_links(services, session, user, lecture_id)
         return Response(links.master_playlist(), media_type=PLAYLIST_TYPE, headers=NO_STORE)
 
-    @get("/lectures/{lecture_id:int}/download", sync_to_thread=True)
+    @get("/lectures/{lecture_id:int}/download", name="download", sync_to_thread=True)
     def download(
         self,
-        request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        services: AppServices,
+        session: DbSession,
+        user: SignedInUser,
         lecture_id: FromPath[int],
     ) -> Redirect:
         """The smallest rendition as one MP4: a redirect to a freshly signed URL, so the link on
         the page never expires."""
-        _, links = authorised_links(request, services, lecture_id)
+        links = audience_links(services, session, user, lecture_id)
         if links.asset.download is None:
             raise NotFoundError(f"lecture {lecture_id} has no download")
         url = links.media(links.asset.download, download_name=links.download_name())
         return Redirect(url, status_code=303, headers=NO_STORE)
 
-    @get("/api/v1/lectures/{lecture_id:int}/media", sync_to_thread=True, tags=["media"])
+    @get(
+        "/api/v1/lectures/{lecture_id:int}/media",
+        name="media_links",
+        sync_to_thread=True,
+        tags=["media"],
+    )
     def media_links(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        services: AppServices,
+        session: DbSession,
+        user: SignedInUser,
         lecture_id: FromPath[int],
     ) -> Response[PlayerMedia]:
         """Fresh signed URLs of the lecture's media (the player asks again when they expire)."""
-        _, links = authorised_links(request, services, lecture_id)
-        return Response(player_media(links), headers=NO_STORE)
+        links = audience_links(services, session, user, lecture_id)
+        return Response(player_media(request, links), headers=NO_STORE)
 
     @get("/media/{lecture_id:int}/{path:path}", sync_to_thread=True, include_in_schema=False)
     def media_object(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        services: AppServices,
+        session: DbSession,
         *,
         lecture_id: FromPath[int],
         path: FromPath[str],
@@ -165,11 +171,11 @@ class MediaController(Controller):
         exp: FromQuery[str] = "",
         sig: FromQuery[str] = "",
     ) -> Response[Any]:
-        """One signed media object; no session needed (the signature is the authorisation)."""
+        """One signed media object; no sign-in needed (the signature is the authorisation)."""
         path = path.lstrip("/")
         if not signer_for(services).verify(lecture_id, path, u, exp, sig):
             raise PermissionDeniedException("this media link is invalid or has expired")
-        links = links_for(services, ready_asset(services, lecture_id), int(u))
+        links = links_for(services, ready_asset(services, session, lecture_id), int(u))
         try:
             return serve_path(services, links, path, request.headers.get("range"))
         except FileNotFoundError:

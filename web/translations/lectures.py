@@ -32,8 +32,8 @@ ZH_CN: dict[str, str] = {
     "The share that counts as attended is 1 to 100 %.": "出勤比例须为 1% 到 100%。",
     "Choose at least one clinic for the audience.": "请至少选择一个授课对象机构。",
     "Choose Chinese or English.": "请选择中文或英文。",
-    "a lecture needs a title": "课程需要标题",
-    "a lecture needs an audience of at least one clinic": "课程至少需要一个授课对象机构",
+    "The description is too long (at most 10000 characters).": "简介过长（最多 10000 个字符）。",
+    "The keywords are too long (at most 1000 characters).": "关键词过长（最多 1000 个字符）。",
     # one lecture
     "Specialist": "主讲专家",
     "Counts as attended after": "计为出勤的观看比例",
