@@ -5,10 +5,11 @@ jump to, highlighting, and never a lecture outside the user's audience."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session
 
 from infra.db import alembic_config
@@ -20,7 +21,7 @@ from training.lectures.models import Lecture, LectureStatus
 from training.lectures.rules import LectureDraft
 from training.lectures.services import LectureService
 from training.ports import SpeechSegment, Transcription
-from training.search.services import SearchService
+from training.search.services import FIELD_WEIGHTS, SearchService
 from training.transcripts.services import TranscriptService
 
 PASSWORD = "correct-horse-battery"
@@ -259,3 +260,95 @@ def test_the_schema_after_migrations_matches_the_models(engine: Engine) -> None:
     # ``alembic check`` fails if autogenerate would change anything; the full-text index that
     # each database builds its own way is kept out of the comparison by env.py.
     command.check(alembic_config(engine.url.render_as_string(hide_password=False)))
+
+
+# -- PostgreSQL: documents are found and ranked from their postings (migration 0005) -----------
+
+ON_POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+def _rows(session: Session, query: str, **params: str) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in session.connection().execute(text(query), params)]
+
+
+@ON_POSTGRESQL
+def test_postings_follow_the_documents_through_corrections_and_reindexing(world: World) -> None:
+    lecture = world.lecture("高血压管理", ["患者出现发热和高血压症状。", "血压控制目标。"])
+    assert lecture.id is not None
+    transcripts = TranscriptService(world.session, SearchService(world.session))
+    second = transcripts.segments(lecture.id)[1]
+    assert second.id is not None
+    transcripts.correct_segment(world.specialist, second.id, "糖尿病随访。")
+    lecture.title = "慢性病管理"
+    world.session.add(lecture)
+    SearchService(world.session).reindex_lecture(lecture.id)
+    world.session.commit()
+    # A posting for every word of every document, with the score of a one-word query computed
+    # by the same function over the same vector as a search computed it before postings.
+    expected = """
+        SELECT d.id, entry.lexeme, d.lecture_id, d.field,
+               ts_rank_cd(d.tsv, plainto_tsquery('simple', entry.lexeme), 2)
+        FROM search_document AS d, unnest(d.tsv) AS entry ORDER BY 1, 2"""
+    postings = (
+        "SELECT document_id, lexeme, lecture_id, field, rank FROM search_posting ORDER BY 1, 2"
+    )
+    assert _rows(world.session, postings) == _rows(world.session, expected)
+    assert world.search(world.doctor_a, "糖尿病") == [lecture.id]
+    assert world.search(world.doctor_a, "控制") == []
+    assert world.search(world.doctor_a, "慢性病") == [lecture.id]
+
+
+@ON_POSTGRESQL
+@pytest.mark.parametrize("query", ["血压", "高血压 症状", "发热 血压", "Hypertension"])
+def test_scores_sum_each_word_s_cover_density_in_every_field(world: World, query: str) -> None:
+    world.lecture("血压", ["血压的测量。", "发热时血压会变化。"], keywords="高血压 症状")
+    world.lecture("高血压的症状", ["发热和头痛。"] * 3 + ["高血压症状，注意血压。"])
+    world.lecture("Hypertension", ["Hypertension and fever: check the blood pressure."])
+    world.lecture("其他", ["没有相关内容。"], description="血压和发热的关系。")
+    results = SearchService(world.session).search(world.admin, query)
+    # Every field that holds all the words scores the sum of each word's cover density in it
+    # (additive, as SQLite's bm25 is), weighted and summed per lecture.
+    relevance = """
+        SELECT lecture_id, field, sum(ts_rank_cd(tsv, plainto_tsquery('simple', word), 2))
+        FROM search_document, unnest(tsvector_to_array(to_tsvector('simple', :words))) AS word
+        WHERE tsv @@ plainto_tsquery('simple', :words)
+        GROUP BY id, lecture_id, field"""
+    scores: dict[int, float] = {}
+    for lecture_id, name, rank in _rows(world.session, relevance, words=" ".join(results.tokens)):
+        scores[lecture_id] = scores.get(lecture_id, 0.0) + FIELD_WEIGHTS[name] * rank
+    assert results.lectures
+    assert {found.lecture_id: found.score for found in results.lectures} == pytest.approx(scores)
+
+
+@ON_POSTGRESQL
+def test_a_word_s_postings_are_read_through_their_index_never_by_a_scan(world: World) -> None:
+    world.lecture("高血压", ["高血压的症状。", "血压。"])
+    # A vocabulary's worth of other words, so that the planner weighs the tables as it would
+    # in use (on a handful of rows it would rightly read everything).
+    connection = world.session.connection()
+    connection.execute(
+        text("""
+        INSERT INTO search_posting (document_id, lexeme, lecture_id, field, rank)
+        SELECT id, 'word' || n, lecture_id, field, 0.1
+        FROM search_document, generate_series(1, 20000) AS n""")
+    )
+    connection.execute(text("ANALYZE search_posting"))
+    statements: list[tuple[str, Any]] = []
+    bind = world.session.get_bind()
+
+    def capture(_c: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    event.listen(bind, "before_cursor_execute", capture)
+    try:
+        results = SearchService(world.session).search(world.doctor_a, "高血压 症状")
+    finally:
+        event.remove(bind, "before_cursor_execute", capture)
+    assert results.total == 1
+    [(ranking, params)] = [each for each in statements if "search_posting" in each[0]]
+    explain = connection.exec_driver_sql(f"EXPLAIN {ranking}", params)
+    plan = "\n".join(row[0] for row in explain)
+    assert "ix_search_posting_lexeme" in plan
+    assert "Index Cond: (lexeme = ANY " in plan
+    assert "Seq Scan on search_posting" not in plan
+    assert "Seq Scan on search_document" not in plan

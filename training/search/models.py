@@ -12,7 +12,9 @@ metadata (see the 0002 migration):
 - SQLite: FTS5 tables (``search_fts``, ``search_segment_fts``) with these tables as external
   content, kept in step by triggers, ranked with ``bm25()``.
 - PostgreSQL: a generated ``tsv`` column (``to_tsvector('simple', tokens)``) on each table with
-  a GIN index, ranked with ``ts_rank_cd``.
+  a GIN index, ranked with ``ts_rank_cd``; and ``search_posting`` (migration 0005), one row per
+  document and word kept by a trigger, from which documents are matched and ranked without
+  reading a whole transcript's tsvector.
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ from sqlmodel import Column, Field, SQLModel, Text
 
 from training.base import str_enum
 
-FTS_TABLES = ("search_fts", "search_segment_fts")
+SQLITE_FTS_TABLES = ("search_fts", "search_segment_fts")
 """The SQLite FTS5 tables; each one's shadow tables (``search_fts_data``…) start with its name."""
+POSTINGS_TABLE = "search_posting"
+"""PostgreSQL's postings of ``search_document`` (migration 0005)."""
+FTS_TABLES = (*SQLITE_FTS_TABLES, POSTINGS_TABLE)
+"""The full-text index's own tables, which each database builds its own way outside this
+metadata (so Alembic's comparison leaves them alone, ``infra.models.include_name``): what starts
+with one of these names."""
 TSVECTOR_COLUMN = "tsv"
 TSVECTOR_INDEXES = ("ix_search_document_tsv", "ix_search_segment_tsv")
 

@@ -4,9 +4,10 @@ Lectures are found and ranked on their per-lecture rows (title, keywords, descri
 whole transcript), so the cost of a query grows with the number of lectures that match, not
 with how many times a common word was said in them. A lecture's score is the sum of its
 fields' relevance (BM25 on SQLite, cover density per token on PostgreSQL: both grow with how
-densely the words occur in the text), the title counting most. Only lectures the user may see
-take part: the audience rule is part of the SQL, so a page is never cut before filtering. Then,
-for the lectures of the page only, the matching segments give the moments to jump to.
+densely the words occur in the text), the title counting most; ``backends`` has how each
+database finds and scores the rows. Only lectures the user may see take part: the audience rule
+is part of the SQL, so a page is never cut before filtering. Then, for the lectures of the page
+only, the matching segments give the moments to jump to.
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, Select, case, delete, func, insert, over, union_all, update
+from sqlalchemy import BindParameter, Row, bindparam, case, delete, func, insert, over, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from training.accounts.models import User
 from training.lectures.models import Lecture, LectureStatus
 from training.lectures.services import LectureService
-from training.search.backends import DOCUMENTS, SEGMENTS, match_for
+from training.search.backends import matching_segments, scored_documents
 from training.search.models import DocumentField, SearchDocument, SearchSegment
 from training.search.tokenize import as_document, highlight, index_tokens, query_tokens
 from training.transcripts.models import TranscriptSegment
+from training.transcripts.services import TranscriptService
 
 FIELD_WEIGHTS = {
     DocumentField.TITLE: 4.0,
@@ -36,9 +38,6 @@ FIELD_WEIGHTS = {
 }
 MAX_MOMENTS = 200  # hit timestamps returned per lecture
 SNIPPET_WIDTH = 120  # characters of a description shown around its first hit
-# An alias, so that the subqueries bounding a lecture's ids never correlate with the outer
-# query; built once (building an alias of a table with foreign keys costs a few hundred µs).
-_SEGMENT_BOUNDS = SEGMENTS.alias("bounds")
 _METADATA_FIELDS = (DocumentField.TITLE, DocumentField.KEYWORDS, DocumentField.DESCRIPTION)
 
 
@@ -85,12 +84,7 @@ class SearchService:
         """Index the lecture's title, keywords, description and transcript anew (after any of
         them changed). Idempotent."""
         self.index_metadata(self.lectures.get(lecture_id))
-        query = (
-            select(TranscriptSegment)
-            .where(TranscriptSegment.lecture_id == lecture_id)
-            .order_by(col(TranscriptSegment.id))
-        )
-        self.index_segments(lecture_id, list(self.session.exec(query)))
+        self.index_segments(lecture_id, TranscriptService(self.session).segments(lecture_id))
 
     def index_metadata(self, lecture: Lecture) -> None:
         """Replace the index rows of the lecture's title, keywords and description."""
@@ -208,39 +202,43 @@ class SearchService:
     def _ranked_lectures(
         self, user: User, tokens: Sequence[str], *, limit: int, offset: int
     ) -> list[Row[Any]]:
-        match = match_for(self._dialect(), DOCUMENTS, tokens)
-        visible = sa_select(col(Lecture.id)).where(
-            self.lectures.visible_clause(user), col(Lecture.status) != LectureStatus.CANCELLED
+        # The status as a constant in the SQL: PostgreSQL's generic plan for the prepared
+        # statement then still knows how few lectures it leaves out, and hashes the audience
+        # instead of probing it once per lecture.
+        cancelled: BindParameter[LectureStatus] = bindparam(
+            "cancelled", LectureStatus.CANCELLED, literal_execute=True
         )
+        visible = sa_select(col(Lecture.id)).where(
+            self.lectures.visible_clause(user), col(Lecture.status) != cancelled
+        )
+        scored = scored_documents(self._dialect(), tokens, visible)
         weight = case(
-            *((col(SearchDocument.field) == name, value) for name, value in FIELD_WEIGHTS.items()),
+            *((scored.c.field == name, value) for name, value in FIELD_WEIGHTS.items()),
             else_=0.0,
         )
-        described = case((col(SearchDocument.field) == DocumentField.DESCRIPTION, 1), else_=0)
+        described = case((scored.c.field == DocumentField.DESCRIPTION, 1), else_=0)
         per_lecture = (
             sa_select(
-                col(SearchDocument.lecture_id).label("lecture_id"),
-                func.sum(weight * match.score).label("score"),
+                scored.c.lecture_id,
+                func.sum(weight * scored.c.score).label("score"),
                 func.max(described).label("described"),
             )
-            .select_from(match.source)
-            .where(match.condition, col(SearchDocument.lecture_id).in_(visible))
-            .group_by(col(SearchDocument.lecture_id))
+            .group_by(scored.c.lecture_id)
             .subquery("per_lecture")
         )
-        query = (
-            sa_select(
-                per_lecture.c.lecture_id,
-                per_lecture.c.score,
-                per_lecture.c.described,
-                col(Lecture.title),
-                col(Lecture.description),
-                over(func.count()).label("total"),
-            )
-            .join(Lecture, col(Lecture.id) == per_lecture.c.lecture_id)
+        # The page is cut before the lectures' titles and descriptions are read: a common word
+        # matches nearly every lecture, and only the page's need them.
+        page = (
+            sa_select(per_lecture, over(func.count()).label("total"))
             .order_by(per_lecture.c.score.desc(), per_lecture.c.lecture_id)
             .limit(limit)
             .offset(offset)
+            .subquery("page")
+        )
+        query = (
+            sa_select(page, col(Lecture.title), col(Lecture.description))
+            .join(Lecture, col(Lecture.id) == page.c.lecture_id)
+            .order_by(page.c.score.desc(), page.c.lecture_id)
         )
         return list(self.session.connection().execute(query))
 
@@ -249,35 +247,13 @@ class SearchService:
     ) -> dict[int, list[tuple[int, float]]]:
         """(segment id, start) of every matching segment of these lectures (already checked to
         be visible), in time order."""
-        match = match_for(self._dialect(), SEGMENTS, tokens)
-        columns = (
-            col(SearchSegment.lecture_id),
-            col(SearchSegment.segment_id),
-            col(SearchSegment.start),
-        )
-        base = sa_select(*columns).select_from(match.source).where(match.condition)
-        if match.rowid is None:
-            query: Any = base.where(col(SearchSegment.lecture_id).in_(lecture_ids))
-        else:
-            # One FTS5 scan per lecture, bounded to the run of its segments' ids: FTS5 seeks
-            # to it instead of walking every match in the whole index.
-            query = union_all(*(self._within_lecture(base, match.rowid, i) for i in lecture_ids))
+        query = matching_segments(self._dialect(), tokens, lecture_ids)
         moments: dict[int, list[tuple[int, float]]] = defaultdict(list)
-        for lecture_id, segment_id, start in self.session.connection().execute(query):
+        # Fetched at once: a common word is said thousands of times in a page of lectures, and
+        # row-by-row iteration costs more than the query.
+        for lecture_id, segment_id, start in self.session.connection().execute(query).all():
             moments[lecture_id].append((segment_id, float(start)))
         return {i: sorted(found, key=lambda moment: moment[1]) for i, found in moments.items()}
-
-    @staticmethod
-    def _within_lecture(
-        base: Select[int, int, float], rowid: Any, lecture_id: int
-    ) -> Select[int, int, float]:
-        bounds = _SEGMENT_BOUNDS
-        of_lecture = bounds.c.lecture_id == lecture_id
-        lowest = sa_select(func.min(bounds.c.segment_id)).where(of_lecture).scalar_subquery()
-        highest = sa_select(func.max(bounds.c.segment_id)).where(of_lecture).scalar_subquery()
-        return base.where(
-            col(SearchSegment.lecture_id) == lecture_id, rowid >= lowest, rowid <= highest
-        )
 
     def _hits(self, segment_ids: Sequence[int], tokens: Sequence[str]) -> dict[int, SearchHit]:
         """The segments by id, with their snippets (plain columns: no ORM objects needed)."""

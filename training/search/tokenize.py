@@ -13,10 +13,11 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from functools import cache
+from functools import lru_cache
 
 import rjieba
-from opencc import OpenCC
+
+from training.transcripts.chinese import to_simplified
 
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits: 'COVID-19' → COVID, 19
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -51,7 +52,7 @@ def query_tokens(query: str) -> list[str]:
     into Simplified first, as transcripts are stored."""
     text = _normalise(query)
     if _CJK.search(text):
-        text = _to_simplified(text)
+        text = to_simplified(text)
     return list(dict.fromkeys(_tokens(rjieba.cut(text))))
 
 
@@ -91,6 +92,7 @@ def highlight(text: str, tokens: Iterable[str], *, width: int = 0) -> str:
     return "".join(parts)
 
 
+@lru_cache(maxsize=1 << 16)  # a vocabulary's worth: stemming is pure, and called per word
 def stem(word: str) -> str:
     """A light English stemmer (plurals, -ed, -ing), applied alike to text and queries so that
     'injections', 'Injection' and 'injection' meet. Not Porter: just enough to be predictable."""
@@ -148,6 +150,10 @@ def _normalise(text: str) -> str:
 def _normalise_with_origins(text: str) -> tuple[str, list[int]]:
     """``text`` normalised, and for each of its characters the offset it came from in ``text``
     (so that matches found in the normalised text mark the text as written: ，stays ，)."""
+    if unicodedata.is_normalized("NFKC", text):
+        # The usual case (a search highlights a hundred snippets): nothing to fold, and no
+        # character of NFKC text folds on its own either, so each one is its own origin.
+        return text, list(range(len(text)))
     pieces: list[str] = []
     origin: list[int] = []
     for offset, char in enumerate(text):
@@ -155,12 +161,3 @@ def _normalise_with_origins(text: str) -> tuple[str, list[int]]:
         pieces.append(folded)
         origin.extend([offset] * len(folded))
     return "".join(pieces), origin
-
-
-@cache
-def _converter() -> OpenCC:
-    return OpenCC("t2s")
-
-
-def _to_simplified(text: str) -> str:
-    return str(_converter().convert(text))
