@@ -2,7 +2,6 @@
 model comes from (a directory, the PyPI-packaged *base*, a hub download) and the normalisation of
 Chinese output to Simplified characters."""
 
-from infra.speech.chinese import normalise_text, to_simplified
 from infra.speech.engine import LoadedModel, choose_compute_type, choose_device, load_model
 from infra.speech.models import (
     PACKAGED_SHA256,
@@ -29,9 +28,7 @@ __all__ = [
     "choose_compute_type",
     "choose_device",
     "load_model",
-    "normalise_text",
     "packaged_model_installed",
     "resolve_model",
-    "to_simplified",
     "verify_packaged_model",
 ]

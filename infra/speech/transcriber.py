@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.speech.audio import WINDOW_SECONDS, AudioWindow, iter_audio_windows, probe_duration
-from infra.speech.chinese import normalise_text
 from infra.speech.engine import LoadedModel, load_model, load_on_cpu
 from infra.speech.models import resolve_model
 from training.errors import SpeechError
 from training.ports import SpeechSegment, Transcription
+from training.transcripts.chinese import normalise_text
 
 log = logging.getLogger(__name__)
 

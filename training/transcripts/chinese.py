@@ -1,5 +1,6 @@
-"""Chinese text normalisation: Whisper often mixes Traditional characters into Mandarin output,
-while our readers (and the search index) expect Simplified."""
+"""Chinese text as the platform keeps it: in Simplified characters. Whisper often mixes
+Traditional characters into Mandarin output, and a doctor may type a query in Traditional;
+both go through this one conversion, so what is stored and what is searched agree."""
 
 from __future__ import annotations
 
