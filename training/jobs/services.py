@@ -98,7 +98,7 @@ class JobService:
         job.status, job.attempts, job.error = JobStatus.QUEUED, 0, None
         job.progress, job.message, job.finished_at = 0.0, "", None
         job.not_before = job.updated_at = utcnow()
-        job.dispatched_at = None
+        job.dispatched_at = job.transient_since = None  # a restart gets a fresh retry window
         self.session.add(job)
         self.session.flush()
         self._announce_after_commit(job)

@@ -226,12 +226,20 @@ def test_transient_failures_use_no_attempt_and_wait_longer_each_time(session: Se
 
 def test_transient_failures_past_the_window_fail_for_good(session: Session) -> None:
     service, lease = claimed(session, "ledger.hooked")
-    retry = service.fail(lease, "StorageUnavailable: down", retry_backoff=0,
-                         transient=TransientRetry(window=0))  # fmt: skip
-    assert retry is None
+    down = "StorageUnavailable: down"
+    assert service.fail(lease, down, retry_backoff=0, transient=TransientRetry(window=3600))
+    since = service.get(lease.job_id).transient_since
+    assert since is not None
+    due_now(session, lease.job_id)
+    again = service.claim(lease.job_id, "w")
+    assert again is not None
+    assert service.fail(again, down, retry_backoff=0, transient=TransientRetry(window=0)) is None
     job = service.get(lease.job_id)
-    assert job.status is JobStatus.FAILED
+    assert (job.status, job.transient_since) == (JobStatus.FAILED, since)
     assert "minutes of retries" in (job.error or "")
+    service.restart(lease.job_id)  # the operator fixed the storage: a fresh window
+    session.commit()
+    assert service.get(lease.job_id).transient_since is None
 
 
 def test_a_job_failed_for_good_runs_its_hook_in_the_same_transaction(session: Session) -> None:
