@@ -19,7 +19,6 @@ from infra.storage.s3_client import make_s3_client
 from training.errors import ConfigurationError, StorageError
 
 PORT_SETTING = "CLINICAST_STORAGE__EMBEDDED_PORT"
-READY_KEY = ".clinicast/ready"
 
 
 def weed_binary() -> Path:
@@ -129,8 +128,7 @@ class EmbeddedSeaweedFS:
                 # Answering is not enough after a crash: the volume server must have reported
                 # its volumes to the master before reads work, so prove a write and a read.
                 store.ensure_bucket()
-                store.put_bytes(READY_KEY, b"ready")
-                store.get_bytes(READY_KEY)
+                store.check()
                 return
             except StorageError as exc:
                 if time.monotonic() > deadline:
