@@ -21,9 +21,11 @@ from transcoder.commands import variant_playlist
 from transcoder.ladder import Ladder
 
 __all__ = [
+    "AUDIO_GROUP",
     "MediaPlaylist",
     "Segment",
     "Variant",
+    "init_codec",
     "read_media_playlist",
     "render_master_playlist",
     "write_master_playlist",
@@ -114,10 +116,14 @@ def read_media_playlist(path: Path) -> MediaPlaylist:
 
 
 def _init_codec(playlist: MediaPlaylist) -> tuple[str, tuple[int, int] | None]:
-    """Read the RFC 6381 codec string (and the picture size) from the init segment."""
     if playlist.init_uri is None:
         raise ValueError(f"{playlist.path}: no EXT-X-MAP (not an fMP4 playlist)")
-    with av.open(str(playlist.path.parent / playlist.init_uri)) as container:
+    return init_codec(playlist.path.parent / playlist.init_uri)
+
+
+def init_codec(init_segment: Path) -> tuple[str, tuple[int, int] | None]:
+    """Read the RFC 6381 codec string (and the picture size) from an fMP4 init segment."""
+    with av.open(str(init_segment)) as container:
         if container.streams.video:
             video = container.streams.video[0].codec_context
             # avcC: configurationVersion, then profile_idc, constraint flags, level_idc.

@@ -186,3 +186,34 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def spawn_ffmpeg(
+    cmd: Sequence[str], *, cwd: Path | None = None, log: Path
+) -> subprocess.Popen[bytes]:
+    """Start a long-running ffmpeg (live ingest) in its own process group, dying with its
+    parent, stderr appended to ``log``; the caller supervises it and stops it with
+    ``stop_ffmpeg``."""
+    with log.open("ab") as stderr:
+        return subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - PR_SET_PDEATHSIG, as in run_ffmpeg
+        )
+
+
+def stop_ffmpeg(process: subprocess.Popen[bytes], *, grace: float = 10.0) -> int:
+    """Ask ffmpeg to finish (SIGINT: it closes its outputs, the HLS muxer writes its last
+    segment and playlist), then SIGKILL the group after ``grace`` seconds; the exit status."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+    return process.wait()
