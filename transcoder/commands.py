@@ -56,23 +56,31 @@ def build_ladder_command(
     """
     source_input = ffmpeg.input(source)
     outputs: list[Any] = []
+    audio_branches: list[Any] = []
+    if ladder.audio is not None:
+        audio = source_input[str(ladder.audio_stream or 0)]
+        waveform = ladder.thumbnails is not None and ladder.thumbnails.waveform
+        # One branch per video rung (muxed with its picture), one for the audio-only
+        # rendition, one for the waveform poster of an audio-only source.
+        count = len(ladder.video) + 1 + (1 if waveform else 0)
+        split = audio.filter_multi_output("asplit") if count > 1 else None
+        audio_branches = [split.stream(i) if split else audio for i in range(count)]
+        if waveform and ladder.thumbnails is not None:
+            outputs.append(_waveform_output(ladder.thumbnails, audio_branches.pop()))
     if ladder.video:
         video_streams, thumbnail_source = _video_graph(
             ladder, source_input[str(ladder.video_stream or 0)]
         )
         outputs += [
-            _video_output(rung, stream, ladder, preset)
-            for rung, stream in zip(ladder.video, video_streams, strict=True)
+            _video_output(
+                rung, stream, ladder, preset, audio_branches[i] if audio_branches else None
+            )
+            for i, (rung, stream) in enumerate(zip(ladder.video, video_streams, strict=True))
         ]
         if thumbnail_source is not None and ladder.thumbnails is not None:
             outputs += _thumbnail_outputs(ladder.thumbnails, thumbnail_source)
     if ladder.audio is not None:
-        audio = source_input[str(ladder.audio_stream or 0)]
-        if ladder.thumbnails is not None and ladder.thumbnails.waveform:
-            split = audio.filter_multi_output("asplit")
-            audio = split.stream(0)
-            outputs.append(_waveform_output(ladder.thumbnails, split.stream(1)))
-        outputs.append(_audio_output(ladder.audio, audio, ladder))
+        outputs.append(_audio_output(ladder.audio, audio_branches[-1], ladder))
     args: list[str] = ffmpeg.merge_outputs(*outputs).get_args()
     progress_args = ["-progress", "pipe:1"] if progress else []
     return [ffmpeg_exe, *_GLOBAL_ARGS, *progress_args, *args]
@@ -168,7 +176,11 @@ def _hls_args(name: str, ladder: Ladder) -> dict[str, Any]:
     }
 
 
-def _video_output(rung: VideoRung, stream: Any, ladder: Ladder, preset: str) -> Any:
+def _video_output(
+    rung: VideoRung, stream: Any, ladder: Ladder, preset: str, audio: Any | None = None
+) -> Any:
+    """A video rung, its sound muxed in (``audio``): one request per segment for the player,
+    which matters on a village link's long round trip, and hls.js's light build plays it."""
     gop_frames = math.ceil(ladder.gop_seconds * rung.frame_rate)
     encoder = {
         "c:v": "libx264",
@@ -183,20 +195,27 @@ def _video_output(rung: VideoRung, stream: Any, ladder: Ladder, preset: str) -> 
         "sc_threshold": 0,
         "force_key_frames": f"expr:gte(t,n_forced*{ladder.gop_seconds})",
     }
+    streams = [stream]
+    if audio is not None and ladder.audio is not None:
+        streams.append(audio)
+        encoder |= _audio_encoder(ladder.audio)
     return ffmpeg.output(
-        stream, variant_playlist(rung.name), **encoder, **_hls_args(rung.name, ladder)
+        *streams, variant_playlist(rung.name), **encoder, **_hls_args(rung.name, ladder)
     )
 
 
-def _audio_output(rung: AudioRung, stream: Any, ladder: Ladder) -> Any:
-    encoder = {
+def _audio_encoder(rung: AudioRung) -> dict[str, Any]:
+    return {
         "c:a": rung.codec,
         "b:a": f"{rung.bitrate_kbps}k",
         "ac": rung.channels,  # 5.1 and stereo are downmixed: lectures are speech
         "ar": rung.sample_rate,
     }
+
+
+def _audio_output(rung: AudioRung, stream: Any, ladder: Ladder) -> Any:
     return ffmpeg.output(
-        stream, variant_playlist(rung.name), **encoder, **_hls_args(rung.name, ladder)
+        stream, variant_playlist(rung.name), **_audio_encoder(rung), **_hls_args(rung.name, ladder)
     )
 
 

@@ -38,13 +38,7 @@ import av
 from transcoder.commands import variant_playlist
 from transcoder.errors import PlanError
 from transcoder.ladder import _RUNGS, AudioRung, Ladder, VideoRung, _capped_rate
-from transcoder.playlists import (
-    AUDIO_GROUP,
-    Variant,
-    extinf_duration,
-    init_codec,
-    render_master_playlist,
-)
+from transcoder.playlists import Variant, extinf_duration, init_codecs, render_master_playlist
 
 __all__ = [
     "LIVE_HEIGHTS",
@@ -250,24 +244,29 @@ def build_live_encoder_command(
                 "0",
                 "-threads",
                 str(threads),
+                *(_audio_args(ladder.audio, "0:a:0") if ladder.audio else []),
                 *_live_hls_args(rung.name, ladder),
             ]
     if ladder.audio is not None:
-        audio = ladder.audio
-        args += [
-            "-map",
-            "0:a:0",
-            "-c:a",
-            audio.codec,
-            "-b:a",
-            f"{audio.bitrate_kbps}k",
-            "-ac",
-            str(audio.channels),
-            "-ar",
-            str(audio.sample_rate),
-            *_live_hls_args(audio.name, ladder),
-        ]
+        args += [*_audio_args(ladder.audio, "0:a:0"), *_live_hls_args(ladder.audio.name, ladder)]
     return args
+
+
+def _audio_args(audio: AudioRung, stream: str) -> list[str]:
+    """The sound, mapped into the output being built: muxed into every video rung (one
+    request per segment, and hls.js's light build plays it) and alone as audio only."""
+    return [
+        "-map",
+        stream,
+        "-c:a",
+        audio.codec,
+        "-b:a",
+        f"{audio.bitrate_kbps}k",
+        "-ac",
+        str(audio.channels),
+        "-ar",
+        str(audio.sample_rate),
+    ]
 
 
 def _live_hls_args(name: str, ladder: Ladder) -> list[str]:
@@ -404,40 +403,18 @@ def probe_live_source(recording: Path) -> LiveSource:
 
 def render_live_master(ladder: Ladder, init_segments: dict[str, Path]) -> str:
     """The live master playlist: the rungs of ``ladder`` whose init segment exists (the codec
-    string is read from it), BANDWIDTH the rung's cap (capped CRF never exceeds it for long)
+    strings are read from it), BANDWIDTH the rung's cap (capped CRF never exceeds it for long)
     plus the audio and 5 % of container overhead; the audio-only rendition last."""
-    audio = ladder.audio
-    audio_bits = audio.bitrate_kbps * 1000 if audio else 0
-    audio_codec = (
-        init_codec(init_segments[audio.name])[0] if audio and audio.name in init_segments else None
-    )
+    audio_bits = ladder.audio.bitrate_kbps * 1000 if ladder.audio else 0
     variants: list[Variant] = []
     for rung in ladder.video:
-        if rung.name not in init_segments:
-            continue
-        codec, size = init_codec(init_segments[rung.name])
-        peak = math.ceil((rung.maxrate_kbps * 1000 + audio_bits) * 1.05)
-        variants.append(
-            Variant(
-                f"{rung.name}/index.m3u8",
-                peak,
-                peak // 2,
-                (codec, audio_codec) if audio_codec else (codec,),
-                size,
-                rung.frame_rate,
-                AUDIO_GROUP if audio_codec else None,
-            )
-        )
-    if audio is not None and audio_codec is not None:
+        if rung.name in init_segments:
+            codecs, size = init_codecs(init_segments[rung.name])
+            peak = math.ceil((rung.maxrate_kbps * 1000 + audio_bits) * 1.05)
+            variants.append(Variant(f"{rung.name}/index.m3u8", peak, peak // 2, codecs, size,
+                                    rung.frame_rate))  # fmt: skip
+    if ladder.audio is not None and ladder.audio.name in init_segments:
+        codecs, _ = init_codecs(init_segments[ladder.audio.name])
         bits = math.ceil(audio_bits * 1.05)
-        variants.append(
-            Variant(
-                "audio/index.m3u8",
-                bits,
-                bits,
-                (audio_codec,),
-                audio_group=AUDIO_GROUP if variants else None,
-            )
-        )
-    audio_uri = "audio/index.m3u8" if audio_codec and len(variants) > 1 else None
-    return render_master_playlist(variants, audio_uri, audio.channels if audio else 0)
+        variants.append(Variant(f"{ladder.audio.name}/index.m3u8", bits, bits, codecs))
+    return render_master_playlist(variants, None, ladder.audio.channels if ladder.audio else 0)

@@ -26,6 +26,7 @@ __all__ = [
     "Segment",
     "Variant",
     "init_codec",
+    "init_codecs",
     "read_media_playlist",
     "render_master_playlist",
     "write_master_playlist",
@@ -115,61 +116,65 @@ def read_media_playlist(path: Path) -> MediaPlaylist:
     return MediaPlaylist(path, target, init_uri, tuple(segments))
 
 
-def _init_codec(playlist: MediaPlaylist) -> tuple[str, tuple[int, int] | None]:
+def _init_codec(playlist: MediaPlaylist) -> tuple[tuple[str, ...], tuple[int, int] | None]:
     if playlist.init_uri is None:
         raise ValueError(f"{playlist.path}: no EXT-X-MAP (not an fMP4 playlist)")
-    return init_codec(playlist.path.parent / playlist.init_uri)
+    return init_codecs(playlist.path.parent / playlist.init_uri)
 
 
 def init_codec(init_segment: Path) -> tuple[str, tuple[int, int] | None]:
-    """Read the RFC 6381 codec string (and the picture size) from an fMP4 init segment."""
+    """The RFC 6381 codec string of an fMP4 init segment's first track (and its picture
+    size)."""
+    codecs, size = init_codecs(init_segment)
+    return codecs[0], size
+
+
+def init_codecs(init_segment: Path) -> tuple[tuple[str, ...], tuple[int, int] | None]:
+    """Read the RFC 6381 codec strings (video first, then audio) and the picture size from an
+    fMP4 init segment."""
+    codecs: list[str] = []
+    size: tuple[int, int] | None = None
     with av.open(str(init_segment)) as container:
         if container.streams.video:
             video = container.streams.video[0].codec_context
             # avcC: configurationVersion, then profile_idc, constraint flags, level_idc.
             profile, flags, level = (video.extradata or b"\0\0\0\0")[1:4]
-            return f"avc1.{profile:02x}{flags:02x}{level:02x}", (video.width, video.height)
-        extradata = container.streams.audio[0].codec_context.extradata or b""
-        # AudioSpecificConfig starts with the 5-bit audio object type (2 = AAC-LC).
-        object_type = extradata[0] >> 3 if extradata else 2
-        return f"mp4a.40.{object_type}", None
+            codecs.append(f"avc1.{profile:02x}{flags:02x}{level:02x}")
+            size = (video.width, video.height)
+        if container.streams.audio:
+            extradata = container.streams.audio[0].codec_context.extradata or b""
+            # AudioSpecificConfig starts with the 5-bit audio object type (2 = AAC-LC).
+            object_type = extradata[0] >> 3 if extradata else 2
+            codecs.append(f"mp4a.40.{object_type}")
+    return tuple(codecs), size
 
 
 def _variant_of(playlist: MediaPlaylist, base: Path) -> Variant:
-    codec, size = _init_codec(playlist)
+    codecs, size = _init_codec(playlist)
     uri = playlist.path.relative_to(base).as_posix()
-    return Variant(uri, playlist.peak_bandwidth, playlist.average_bandwidth, (codec,), size)
+    return Variant(uri, playlist.peak_bandwidth, playlist.average_bandwidth, codecs, size)
 
 
 def write_master_playlist(ladder: Ladder, outdir: Path) -> list[Variant]:
-    """Measure the variants in ``outdir`` and write ``outdir/master.m3u8``; return its variants."""
-    audio: Variant | None = None
-    if ladder.audio is not None:
-        audio = _variant_of(
-            read_media_playlist(outdir / variant_playlist(ladder.audio.name)), outdir
+    """Measure the variants in ``outdir`` and write ``outdir/master.m3u8``; return its variants.
+
+    Each video variant carries its sound (muxed by the command builder), so BANDWIDTH and
+    CODECS, measured from its own segments and init segment, include the audio; the
+    audio-only variant comes last (players start with the first variant, never audio only).
+    """
+    variants = [
+        dataclasses.replace(
+            _variant_of(read_media_playlist(outdir / variant_playlist(rung.name)), outdir),
+            frame_rate=rung.frame_rate,
         )
-    variants: list[Variant] = []
-    for rung in ladder.video:
-        video = _variant_of(read_media_playlist(outdir / variant_playlist(rung.name)), outdir)
-        if audio is not None:
-            video = Variant(
-                video.uri,
-                video.bandwidth + audio.bandwidth,
-                video.average_bandwidth + audio.average_bandwidth,
-                video.codecs + audio.codecs,
-                video.resolution,
-                rung.frame_rate,
-                AUDIO_GROUP,
-            )
-        else:
-            video = dataclasses.replace(video, frame_rate=rung.frame_rate)
-        variants.append(video)
-    if audio is not None:  # last: players start with the first variant, never audio-only
+        for rung in ladder.video
+    ]
+    if ladder.audio is not None:
         variants.append(
-            dataclasses.replace(audio, audio_group=AUDIO_GROUP if ladder.video else None)
+            _variant_of(read_media_playlist(outdir / variant_playlist(ladder.audio.name)), outdir)
         )
     channels = ladder.audio.channels if ladder.audio is not None else 0
-    text = render_master_playlist(variants, audio.uri if audio and ladder.video else None, channels)
+    text = render_master_playlist(variants, None, channels)
     (outdir / "master.m3u8").write_text(text, encoding="utf-8")
     return variants
 

@@ -20,29 +20,40 @@ GOLDEN_720P_SOURCE_SCALING = [
         "[s4]scale=640:360:flags=bicubic[s5];"
         "[s5]setsar=1[s6];"
         "[s6]format=yuv420p[s7];"
-        "[s1]fps=fps=30[s8];"
-        "[s8]scale=960:540:flags=bicubic[s9];"
-        "[s9]setsar=1[s10];"
-        "[s10]format=yuv420p[s11];"
-        "[s2]fps=fps=30[s12];"
-        "[s12]scale=1280:720:flags=bicubic[s13];"
+        "[0:1]asplit=4[s8][s9][s10][s11];"
+        "[s1]fps=fps=30[s12];"
+        "[s12]scale=960:540:flags=bicubic[s13];"
         "[s13]setsar=1[s14];"
         "[s14]format=yuv420p[s15];"
-        "[s3]split=2[s16][s17];"
-        "[s16]trim=start=10.0[s18];"
-        "[s18]scale=1280:720[s19];"
-        "[s19]setsar=1[s20];"
-        "[s17]fps=fps=1/2[s21];"
-        "[s21]scale=160:90[s22];"
-        "[s22]setsar=1[s23];"
-        "[s23]tile=10x10[s24]"
+        "[s2]fps=fps=30[s16];"
+        "[s16]scale=1280:720:flags=bicubic[s17];"
+        "[s17]setsar=1[s18];"
+        "[s18]format=yuv420p[s19];"
+        "[s3]split=2[s20][s21];"
+        "[s20]trim=start=10.0[s22];"
+        "[s22]scale=1280:720[s23];"
+        "[s23]setsar=1[s24];"
+        "[s21]fps=fps=1/2[s25];"
+        "[s25]scale=160:90[s26];"
+        "[s26]setsar=1[s27];"
+        "[s27]tile=10x10[s28]"
     ),
     "-map",
     "[s7]",
+    "-map",
+    "[s8]",
     "-f",
     "hls",
+    "-ac",
+    "1",
+    "-ar",
+    "48000",
+    "-b:a",
+    "64k",
     "-bufsize",
     "800k",
+    "-c:a",
+    "aac",
     "-c:v",
     "libx264",
     "-crf",
@@ -75,11 +86,21 @@ GOLDEN_720P_SOURCE_SCALING = [
     "0",
     "360p/index.m3u8",
     "-map",
-    "[s11]",
+    "[s15]",
+    "-map",
+    "[s9]",
     "-f",
     "hls",
+    "-ac",
+    "1",
+    "-ar",
+    "48000",
+    "-b:a",
+    "64k",
     "-bufsize",
     "1800k",
+    "-c:a",
+    "aac",
     "-c:v",
     "libx264",
     "-crf",
@@ -112,11 +133,21 @@ GOLDEN_720P_SOURCE_SCALING = [
     "0",
     "540p/index.m3u8",
     "-map",
-    "[s15]",
+    "[s19]",
+    "-map",
+    "[s10]",
     "-f",
     "hls",
+    "-ac",
+    "1",
+    "-ar",
+    "48000",
+    "-b:a",
+    "64k",
     "-bufsize",
     "3200k",
+    "-c:a",
+    "aac",
     "-c:v",
     "libx264",
     "-crf",
@@ -149,7 +180,7 @@ GOLDEN_720P_SOURCE_SCALING = [
     "0",
     "720p/index.m3u8",
     "-map",
-    "[s20]",
+    "[s24]",
     "-frames:v",
     "1",
     "-q:v",
@@ -158,12 +189,12 @@ GOLDEN_720P_SOURCE_SCALING = [
     "1",
     "poster.jpg",
     "-map",
-    "[s24]",
+    "[s28]",
     "-q:v",
     "5",
     "sprite-%03d.jpg",
     "-map",
-    "0:1",
+    "[s11]",
     "-f",
     "hls",
     "-ac",
