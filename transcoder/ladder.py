@@ -26,6 +26,7 @@ __all__ = [
 
 Scaling = Literal["source", "cascade", "auto"]
 
+SMALLEST_RUNG = 240
 SEGMENT_SECONDS = 4  # a multiple of the GOP, so every segment starts on an aligned keyframe
 GOP_SECONDS = 2
 
@@ -84,9 +85,11 @@ class Ladder:
     gop_seconds: int = GOP_SECONDS
 
 
-# short side -> (crf, maxrate kbit/s at <= 30 fps); bufsize is twice maxrate. The 360p rung plus
-# the audio fits a 0.5 Mbit/s village link.
+# short side -> (crf, maxrate kbit/s at <= 30 fps); bufsize is twice maxrate. The 240p rung
+# (at 15 fps) plus the audio fits a 0.5 Mbit/s village link with room to spare, the 360p rung
+# a steady one; below that, the audio-only rendition.
 _RUNGS: dict[int, tuple[int, int]] = {
+    240: (26, 180),
     360: (24, 400),
     540: (23, 900),
     720: (23, 1600),
@@ -107,8 +110,8 @@ def plan_ladder(
     ``max_height`` caps the rungs' short side ("p"); ``scaling`` chooses whether every rung is
     scaled from the source or from the next larger rung ("auto": cascade for >= 2160p only).
     """
-    if max_height is not None and max_height < 360:
-        raise PlanError(f"max height {max_height} is below the smallest rung (360)")
+    if max_height is not None and max_height < SMALLEST_RUNG:
+        raise PlanError(f"max height {max_height} is below the smallest rung ({SMALLEST_RUNG})")
     audio = AudioRung() if media.audio is not None else None
     if media.video is None:
         poster = ThumbnailPlan(poster_time=0.0, poster_width=1280, poster_height=720, waveform=True)
@@ -147,15 +150,20 @@ def _video_rungs(video: VideoInfo, max_height: int | None) -> tuple[VideoRung, .
     short = min(video.display_width, video.display_height)
     long = max(video.display_width, video.display_height)
     heights = [p for p in _RUNGS if p <= short and (max_height is None or p <= max_height)]
-    if not heights:  # a source smaller than 360p: one rung at its own size
-        return (_rung(video, f"{_even_down(short)}p", _even_down(short), _even_down(long), 360),)
+    if not heights:  # a source smaller than the smallest rung: one rung at its own size
+        short_even = _even_down(short)
+        return (_rung(video, f"{short_even}p", short_even, _even_down(long), SMALLEST_RUNG),)
     return tuple(
         _rung(video, f"{p}p", p, min(_even(p * long / short), _even_down(long)), p) for p in heights
     )
 
 
 def _rung(video: VideoInfo, name: str, short: int, long: int, table_key: int) -> VideoRung:
-    rate = _capped_rate(video.frame_rate, 30 if short <= 720 else 60)
+    # The weakest links' rung moves at 15 fps: the bits go to a legible picture (slides,
+    # faces), and a lecture does not need smooth motion at 240p.
+    rate = _capped_rate(
+        video.frame_rate, 15 if short <= SMALLEST_RUNG else 30 if short <= 720 else 60
+    )
     crf, maxrate = _RUNGS[table_key]
     if rate > 30:  # 60 fps needs more bits for the same picture quality
         maxrate = maxrate * 3 // 2

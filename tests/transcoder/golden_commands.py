@@ -15,33 +15,84 @@ GOLDEN_720P_SOURCE_SCALING = [
     "file:/in.mp4",
     "-filter_complex",
     (
-        "[0:0]split=4[s0][s1][s2][s3];"
-        "[s0]fps=fps=30[s4];"
-        "[s4]scale=640:360:flags=bicubic[s5];"
-        "[s5]setsar=1[s6];"
-        "[s6]format=yuv420p[s7];"
-        "[0:1]asplit=4[s8][s9][s10][s11];"
-        "[s1]fps=fps=30[s12];"
-        "[s12]scale=960:540:flags=bicubic[s13];"
-        "[s13]setsar=1[s14];"
-        "[s14]format=yuv420p[s15];"
-        "[s2]fps=fps=30[s16];"
-        "[s16]scale=1280:720:flags=bicubic[s17];"
-        "[s17]setsar=1[s18];"
-        "[s18]format=yuv420p[s19];"
-        "[s3]split=2[s20][s21];"
-        "[s20]trim=start=10.0[s22];"
-        "[s22]scale=1280:720[s23];"
+        "[0:0]split=5[s0][s1][s2][s3][s4];"
+        "[s0]fps=fps=15[s5];"
+        "[s5]scale=426:240:flags=bicubic[s6];"
+        "[s6]setsar=1[s7];"
+        "[s7]format=yuv420p[s8];"
+        "[0:1]asplit=5[s9][s10][s11][s12][s13];"
+        "[s1]fps=fps=30[s14];"
+        "[s14]scale=640:360:flags=bicubic[s15];"
+        "[s15]setsar=1[s16];"
+        "[s16]format=yuv420p[s17];"
+        "[s2]fps=fps=30[s18];"
+        "[s18]scale=960:540:flags=bicubic[s19];"
+        "[s19]setsar=1[s20];"
+        "[s20]format=yuv420p[s21];"
+        "[s3]fps=fps=30[s22];"
+        "[s22]scale=1280:720:flags=bicubic[s23];"
         "[s23]setsar=1[s24];"
-        "[s21]fps=fps=1/2[s25];"
-        "[s25]scale=160:90[s26];"
-        "[s26]setsar=1[s27];"
-        "[s27]tile=10x10[s28]"
+        "[s24]format=yuv420p[s25];"
+        "[s4]split=2[s26][s27];"
+        "[s26]trim=start=10.0[s28];"
+        "[s28]scale=1280:720[s29];"
+        "[s29]setsar=1[s30];"
+        "[s27]fps=fps=1/2[s31];"
+        "[s31]scale=160:90[s32];"
+        "[s32]setsar=1[s33];"
+        "[s33]tile=10x10[s34]"
     ),
     "-map",
-    "[s7]",
-    "-map",
     "[s8]",
+    "-map",
+    "[s9]",
+    "-f",
+    "hls",
+    "-ac",
+    "1",
+    "-ar",
+    "48000",
+    "-b:a",
+    "64k",
+    "-bufsize",
+    "360k",
+    "-c:a",
+    "aac",
+    "-c:v",
+    "libx264",
+    "-crf",
+    "26",
+    "-force_key_frames",
+    "expr:gte(t,n_forced*2)",
+    "-g",
+    "30",
+    "-hls_flags",
+    "independent_segments",
+    "-hls_fmp4_init_filename",
+    "init.mp4",
+    "-hls_playlist_type",
+    "vod",
+    "-hls_segment_filename",
+    "240p/seg-%05d.m4s",
+    "-hls_segment_type",
+    "fmp4",
+    "-hls_time",
+    "4",
+    "-keyint_min",
+    "30",
+    "-maxrate",
+    "180k",
+    "-preset",
+    "veryfast",
+    "-profile:v",
+    "high",
+    "-sc_threshold",
+    "0",
+    "240p/index.m3u8",
+    "-map",
+    "[s17]",
+    "-map",
+    "[s10]",
     "-f",
     "hls",
     "-ac",
@@ -86,9 +137,9 @@ GOLDEN_720P_SOURCE_SCALING = [
     "0",
     "360p/index.m3u8",
     "-map",
-    "[s15]",
+    "[s21]",
     "-map",
-    "[s9]",
+    "[s11]",
     "-f",
     "hls",
     "-ac",
@@ -133,9 +184,9 @@ GOLDEN_720P_SOURCE_SCALING = [
     "0",
     "540p/index.m3u8",
     "-map",
-    "[s19]",
+    "[s25]",
     "-map",
-    "[s10]",
+    "[s12]",
     "-f",
     "hls",
     "-ac",
@@ -180,7 +231,7 @@ GOLDEN_720P_SOURCE_SCALING = [
     "0",
     "720p/index.m3u8",
     "-map",
-    "[s24]",
+    "[s30]",
     "-frames:v",
     "1",
     "-q:v",
@@ -189,12 +240,12 @@ GOLDEN_720P_SOURCE_SCALING = [
     "1",
     "poster.jpg",
     "-map",
-    "[s28]",
+    "[s34]",
     "-q:v",
     "5",
     "sprite-%03d.jpg",
     "-map",
-    "[s11]",
+    "[s13]",
     "-f",
     "hls",
     "-ac",
@@ -241,10 +292,52 @@ GOLDEN_540P_CASCADE_NO_AUDIO = [
         "[s3]split=2[s4][s5];"
         "[s5]scale=640:360:flags=bicubic[s6];"
         "[s6]setsar=1[s7];"
-        "[s7]format=yuv420p[s8]"
+        "[s7]format=yuv420p[s8];"
+        "[s8]split=2[s9][s10];"
+        "[s10]fps=fps=15[s11];"
+        "[s11]scale=426:240:flags=bicubic[s12];"
+        "[s12]setsar=1[s13];"
+        "[s13]format=yuv420p[s14]"
     ),
     "-map",
-    "[s8]",
+    "[s14]",
+    "-f",
+    "hls",
+    "-bufsize",
+    "360k",
+    "-c:v",
+    "libx264",
+    "-crf",
+    "26",
+    "-force_key_frames",
+    "expr:gte(t,n_forced*2)",
+    "-g",
+    "30",
+    "-hls_flags",
+    "independent_segments",
+    "-hls_fmp4_init_filename",
+    "init.mp4",
+    "-hls_playlist_type",
+    "vod",
+    "-hls_segment_filename",
+    "240p/seg-%05d.m4s",
+    "-hls_segment_type",
+    "fmp4",
+    "-hls_time",
+    "4",
+    "-keyint_min",
+    "30",
+    "-maxrate",
+    "180k",
+    "-preset",
+    "veryfast",
+    "-profile:v",
+    "high",
+    "-sc_threshold",
+    "0",
+    "240p/index.m3u8",
+    "-map",
+    "[s9]",
     "-f",
     "hls",
     "-bufsize",

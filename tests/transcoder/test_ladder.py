@@ -14,17 +14,23 @@ def sizes(media: MediaInfo, **options: object) -> list[tuple[int, int]]:
     return [(r.width, r.height) for r in plan_ladder(media, **options).video]  # type: ignore[arg-type]
 
 
-def test_ladder_for_1080p_source_has_360p_to_1080p_rungs() -> None:
-    assert sizes(source()) == [(640, 360), (960, 540), (1280, 720), (1920, 1080)]
+def test_ladder_for_1080p_source_has_240p_to_1080p_rungs() -> None:
+    assert sizes(source()) == [(426, 240), (640, 360), (960, 540), (1280, 720), (1920, 1080)]
+
+
+def test_the_240p_rung_fits_half_a_megabit_with_its_sound() -> None:
+    lowest = plan_ladder(source()).video[0]
+    assert (lowest.name, lowest.frame_rate) == ("240p", 15)
+    assert lowest.maxrate_kbps + 64 <= 0.5 * 500  # with the AAC sound: half of a 0.5 Mbit/s link
 
 
 def test_ladder_never_upscales_720p_source() -> None:
-    assert sizes(source(1280, 720)) == [(640, 360), (960, 540), (1280, 720)]
+    assert sizes(source(1280, 720)) == [(426, 240), (640, 360), (960, 540), (1280, 720)]
 
 
 def test_ladder_for_4k_source_adds_2160p_and_cascades_on_auto() -> None:
     ladder = plan_ladder(source(3840, 2160))
-    assert [r.name for r in ladder.video] == ["360p", "540p", "720p", "1080p", "2160p"]
+    assert [r.name for r in ladder.video] == ["240p", "360p", "540p", "720p", "1080p", "2160p"]
     assert ladder.scaling == "cascade"
     assert plan_ladder(source(1920, 1080)).scaling == "source"
     assert plan_ladder(source(1920, 1080), scaling="cascade").scaling == "cascade"
@@ -33,6 +39,7 @@ def test_ladder_for_4k_source_adds_2160p_and_cascades_on_auto() -> None:
 
 def test_ladder_keeps_portrait_phone_video_portrait() -> None:
     assert sizes(source(1920, 1080, rotation=90)) == [
+        (240, 426),
         (360, 640),
         (540, 960),
         (720, 1280),
@@ -41,31 +48,44 @@ def test_ladder_keeps_portrait_phone_video_portrait() -> None:
 
 
 def test_ladder_keeps_4_3_aspect_ratio() -> None:
-    assert sizes(source(1440, 1080)) == [(480, 360), (720, 540), (960, 720), (1440, 1080)]
+    assert sizes(source(1440, 1080)) == [
+        (320, 240),
+        (480, 360),
+        (720, 540),
+        (960, 720),
+        (1440, 1080),
+    ]
 
 
-def test_ladder_for_source_smaller_than_360p_has_one_rung_at_source_size() -> None:
+def test_ladder_for_a_small_source_has_one_rung_at_240p_or_its_own_size() -> None:
     assert sizes(source(426, 240)) == [(426, 240)]
+    assert sizes(source(640, 300)) == [(512, 240)]
     assert sizes(source(321, 181)) == [(320, 180)]
 
 
 def test_ladder_max_height_caps_the_top_rung() -> None:
-    assert sizes(source(3840, 2160), max_height=720) == [(640, 360), (960, 540), (1280, 720)]
+    assert sizes(source(3840, 2160), max_height=720) == [
+        (426, 240),
+        (640, 360),
+        (960, 540),
+        (1280, 720),
+    ]
 
 
-def test_ladder_refuses_max_height_below_360() -> None:
+def test_ladder_refuses_max_height_below_240() -> None:
     with pytest.raises(PlanError):
-        plan_ladder(source(), max_height=240)
+        plan_ladder(source(), max_height=180)
 
 
-def test_ladder_caps_frame_rate_at_30_up_to_720p_and_keeps_60_above() -> None:
+def test_ladder_caps_frame_rate_at_15_for_240p_30_up_to_720p_and_keeps_60_above() -> None:
     rates = {r.name: r.frame_rate for r in plan_ladder(source(rate=Fraction(60))).video}
-    assert rates == {"360p": 30, "540p": 30, "720p": 30, "1080p": 60}
+    assert rates == {"240p": 15, "360p": 30, "540p": 30, "720p": 30, "1080p": 60}
 
 
 def test_ladder_halves_ntsc_rates_to_keep_cadence() -> None:
     rates = [r.frame_rate for r in plan_ladder(source(rate=Fraction(60000, 1001))).video]
-    assert rates[0] == Fraction(30000, 1001)
+    assert rates[0] == Fraction(15000, 1001)
+    assert rates[1] == Fraction(30000, 1001)
     assert rates[-1] == Fraction(60000, 1001)
 
 
@@ -125,7 +145,8 @@ def test_ladder_properties_hold_for_any_source(
         assert (rung.height > rung.width) == (display_h > display_w) or rung.width == rung.height
         # Aspect kept within the rounding to even sizes (one pixel either way per side).
         assert abs(rung.width * display_h - rung.height * display_w) <= 2 * (display_w + display_h)
-        assert rung.frame_rate <= (30 if min(rung.width, rung.height) <= 720 else 60)
+        short = min(rung.width, rung.height)
+        assert rung.frame_rate <= (15 if short <= 240 else 30 if short <= 720 else 60)
         assert rung.frame_rate <= max(rate, Fraction(1))
     assert [min(r.width, r.height) for r in ladder.video] == sorted(
         min(r.width, r.height) for r in ladder.video

@@ -75,4 +75,4 @@ def test_existing_ladder_is_replaced_only_when_the_new_one_is_complete(
     assert not (outdir / "stale.txt").exists()
     assert (outdir / "master.m3u8").exists()
     assert leftovers(tmp_path) == ["ladder"]
-    assert sorted(p.name for p in outdir.iterdir() if p.is_dir()) == ["360p"]
+    assert sorted(p.name for p in outdir.iterdir() if p.is_dir()) == ["240p", "360p"]
