@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,12 +20,12 @@ class FFmpegMediaProcessor:
         ffmpeg: str | None = None,
         preset: str = "veryfast",
         max_height: int | None = None,
-        time_limit_factor: float = 4.0,
+        pixels_per_second: float = transcoder.vod.ENCODE_PIXELS_PER_SECOND,
     ) -> None:
         self.ffmpeg = ffmpeg or transcoder.ffmpeg_executable()
         self.preset = preset
         self.max_height = max_height
-        self.time_limit_factor = time_limit_factor
+        self.pixels_per_second = pixels_per_second
 
     def probe(self, source: Path) -> MediaSummary:
         try:
@@ -39,6 +40,10 @@ class FFmpegMediaProcessor:
             )
         if audio is not None:
             parts.append(f"{audio.codec} {audio.layout}")
+        try:
+            ladder = transcoder.plan_ladder(info, max_height=self.max_height)
+        except transcoder.PlanError as exc:
+            raise InvalidMedia(str(exc)) from None
         return MediaSummary(
             duration=info.duration,
             has_video=video is not None,
@@ -46,6 +51,9 @@ class FFmpegMediaProcessor:
             width=video.display_width if video else None,
             height=video.display_height if video else None,
             description=", ".join(parts),
+            transcode_seconds=transcoder.time_limit_for(
+                ladder, pixels_per_second=self.pixels_per_second
+            ),
         )
 
     def transcode(
@@ -55,7 +63,12 @@ class FFmpegMediaProcessor:
         *,
         progress: Callable[[float], None] | None = None,
         cancelled: threading.Event | None = None,
+        time_limit: float | None = None,
     ) -> LadderOutput:
+        """The ladder and the offline download, both within ``time_limit`` (None: the limit
+        derived from the planned ladder at this processor's speed)."""
+        started = time.monotonic()
+
         def report(update: transcoder.Progress) -> None:
             if progress is not None and update.percent is not None:
                 progress(update.percent / 100)
@@ -63,14 +76,18 @@ class FFmpegMediaProcessor:
         try:
             result = transcoder.transcode(
                 source, outdir, max_height=self.max_height, preset=self.preset, on_progress=report,
-                cancel=cancelled, time_limit=600.0, time_limit_factor=self.time_limit_factor,
+                cancel=cancelled, time_limit=time_limit, pixels_per_second=self.pixels_per_second,
                 ffmpeg_exe=self.ffmpeg,
             )  # fmt: skip
         except transcoder.TranscodeCancelledError:
             raise JobCancelled() from None
         except (transcoder.InvalidMediaError, transcoder.ProbeError, transcoder.PlanError) as exc:
             raise InvalidMedia(str(exc)) from None
-        download = self._download_file(result)
+        if time_limit is None:
+            time_limit = transcoder.time_limit_for(
+                result.ladder, pixels_per_second=self.pixels_per_second
+            )
+        download = self._download_file(result, time_limit - (time.monotonic() - started))
         return LadderOutput(
             outdir=result.outdir,
             master=result.master_playlist.name,
@@ -81,7 +98,7 @@ class FFmpegMediaProcessor:
             audio=f"{result.ladder.audio.name}/index.m3u8" if result.ladder.audio else None,
         )
 
-    def _download_file(self, result: transcoder.TranscodeResult) -> str | None:
+    def _download_file(self, result: transcoder.TranscodeResult, seconds_left: float) -> str | None:
         """The smallest rendition remuxed (no re-encode) into one MP4 for offline viewing."""
         rung = (
             result.ladder.video[0].name
@@ -91,16 +108,14 @@ class FFmpegMediaProcessor:
         if rung is None:
             return None
         name = f"download-{rung}.mp4"
-        audio = result.ladder.audio
-        with_audio = f"{audio.name}/index.m3u8" if audio and rung != audio.name else None
-        command = transcoder.build_remux_command(
-            f"{rung}/index.m3u8", name, audio_playlist=with_audio, ffmpeg_exe=self.ffmpeg
-        )
-        # A copy reads and writes at disk speed: a fraction of the transcode's time limit.
-        limit = max(120.0, result.media.duration * self.time_limit_factor / 4)
+        # Every video rung carries its sound (the ladder muxes it in): a plain copy.
+        command = transcoder.build_remux_command(f"{rung}/index.m3u8", name, ffmpeg_exe=self.ffmpeg)
+        # A copy reads and writes at disk speed: what is left of the transcode's one limit
+        # (at least two minutes: the ladder may have used nearly all of it).
         transcoder.run_ffmpeg(
-            command, cwd=result.outdir, duration=result.media.duration, time_limit=limit
-        )
+            command, cwd=result.outdir, duration=result.media.duration,
+            time_limit=max(120.0, seconds_left),
+        )  # fmt: skip
         return name
 
 
@@ -117,4 +132,7 @@ def _rendition(variant: transcoder.Variant) -> dict[str, object]:
         "width": variant.resolution[0] if variant.resolution else None,
         "height": variant.resolution[1] if variant.resolution else None,
         "audio_only": variant.resolution is None,
+        # Sound in a separate rendition group (ladders made before 2026-12): the player then
+        # needs hls.js's full build; a ladder with the sound muxed in plays with the light one.
+        "audio_group": variant.audio_group,
     }

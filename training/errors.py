@@ -7,7 +7,8 @@ them as one line.
     │   ├── ClinicNotFound
     │   ├── UserNotFound
     │   ├── LectureNotFound
-    │   └── JobNotFound
+    │   ├── JobNotFound
+    │   └── UploadNotFound        no multipart upload with that id is in progress
     ├── PermissionDeniedError
     │   └── NotInAudience
     ├── ValidationError           input that can never succeed (bad roster row, bad payload)
@@ -66,6 +67,11 @@ class LectureNotFound(NotFoundError):
 
 class JobNotFound(NotFoundError):
     pass
+
+
+class UploadNotFound(NotFoundError):
+    """No multipart upload with that id is in progress: it was completed, aborted, or expired
+    by the bucket's lifecycle rule (S3's ``NoSuchUpload``)."""
 
 
 class PermissionDeniedError(ClinicastError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,16 @@ class StoredObject:
     size: int
     sha256: str | None = None
     content_type: str | None = None
+    modified: datetime | None = None  # when it was written (listings give it; aware, UTC)
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A multipart upload begun and neither completed nor aborted."""
+
+    key: str
+    upload_id: str
+    initiated: datetime  # aware, UTC
 
 
 class BlobStore(Protocol):
@@ -100,6 +111,10 @@ class BlobStore(Protocol):
 
     def abort_upload(self, key: str, upload_id: str) -> None: ...
 
+    def pending_uploads(self, prefix: str) -> Iterator[PendingUpload]:
+        """The multipart uploads under ``prefix`` still in progress (for the cleanup job)."""
+        ...
+
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 """S3's smallest part but the last."""
@@ -147,6 +162,9 @@ class MediaSummary:
     width: int | None = None
     height: int | None = None
     description: str = ""
+    # Seconds the planned ladder's transcode may take (its pixels at the worker's speed,
+    # with a margin): the one limit of the transcode step (``training.media.pipeline``).
+    transcode_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +192,11 @@ class MediaProcessor(Protocol):
         *,
         progress: Callable[[float], None] | None = None,
         cancelled: threading.Event | None = None,
-    ) -> LadderOutput: ...
+        time_limit: float | None = None,
+    ) -> LadderOutput:
+        """The ladder of ``source`` in ``outdir``, within ``time_limit`` seconds (None: the
+        processor's own estimate for the planned ladder)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -185,6 +207,7 @@ class Dispatch:
     kind: str
     queue: str
     countdown: float = 0.0
+    time_limit: float | None = None  # seconds; None: the kind's own soft limit
 
 
 class JobDispatcher(Protocol):

@@ -36,7 +36,13 @@ from transcoder.playlists import (
 from transcoder.probe import AudioInfo, MediaInfo, StreamInfo, VideoInfo, probe
 from transcoder.runner import Progress, run_ffmpeg
 from transcoder.thumbnails import render_thumbnail_track, write_thumbnail_track
-from transcoder.vod import TranscodeResult, ffmpeg_executable, transcode
+from transcoder.vod import (
+    TranscodeResult,
+    ffmpeg_executable,
+    planned_pixels,
+    time_limit_for,
+    transcode,
+)
 
 __all__ = [
     "AudioInfo",
@@ -65,11 +71,13 @@ __all__ = [
     "extinf_duration",
     "ffmpeg_executable",
     "plan_ladder",
+    "planned_pixels",
     "probe",
     "read_media_playlist",
     "render_master_playlist",
     "render_thumbnail_track",
     "run_ffmpeg",
+    "time_limit_for",
     "transcode",
     "write_master_playlist",
     "write_thumbnail_track",

@@ -89,7 +89,11 @@ class CeleryDispatcher:
             limits: dict[str, Any] = {}
             if item.kind in self.registry:
                 kind = self.registry.get(item.kind)
-                limits = {"soft_time_limit": kind.soft_time_limit, "time_limit": kind.time_limit}
+                # A job's own limit (a transcode's, from its planned work) replaces its kind's;
+                # the hard limit keeps the kind's grace after the soft one.
+                soft = item.time_limit or kind.soft_time_limit
+                hard = soft + (kind.time_limit - kind.soft_time_limit)
+                limits = {"soft_time_limit": soft, "time_limit": hard}
             self.app.send_task(
                 RUN_JOB,
                 args=[item.job_id],
@@ -161,6 +165,7 @@ def worker_tools(settings: Settings) -> WorkerTools:
             ffmpeg=settings.media.ffmpeg_binary,
             preset=settings.media.preset,
             max_height=settings.media.max_height,
+            pixels_per_second=settings.media.encode_speed_mpixels * 1e6,
         ),
         transcriber=WhisperTranscriber(
             speech.model,

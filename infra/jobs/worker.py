@@ -6,6 +6,8 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
@@ -15,16 +17,19 @@ from infra.jobs.engine import CeleryDispatcher, import_job_modules, make_celery
 from infra.processes import die_with_parent
 from infra.settings import Settings
 from training.errors import ConfigurationError
-from training.jobs.registry import QUEUES
+from training.jobs.registry import QUEUES, registry
 from training.jobs.services import JobService
 from training.jobs.sweep import SweepService
+from training.media.cleanup import CLEANUP_KIND, remove_work_dirs, work_dir_leftovers
 
 log = logging.getLogger(__name__)
 
 
 class Sweeper:
     """Every ``sweep_seconds``: re-announce jobs whose message was lost or whose worker died,
-    and record that this worker lives. Many sweepers may run at once; that is harmless."""
+    and record that this worker lives; every ``cleanup_seconds`` (and once at start) queue the
+    storage cleanup. Many sweepers may run at once; that is harmless: the periodic cleanup's
+    dedupe key names its period, so it is queued once whoever queues it."""
 
     def __init__(self, settings: Settings, app: Celery, name: str, queues: str) -> None:
         self.settings = settings
@@ -57,13 +62,38 @@ class Sweeper:
             self.dispatcher.dispatch(due)
         return len(due)
 
+    def queue_cleanup(self, *, at_start: bool = False) -> None:
+        """Queue the storage cleanup job of this period (at start: one of this worker's own,
+        after removing the scratch directories a killed worker left on this machine)."""
+        every = self.settings.jobs.cleanup_seconds
+        key = (
+            f"{CLEANUP_KIND}:start:{self.name}"
+            if at_start
+            else f"{CLEANUP_KIND}:{int(time.time() // every)}"
+        )
+        with self.sessions() as session:
+            if at_start:
+                remove_work_dirs(work_dir_leftovers(session, self.settings.data_path / "work"))
+            payload = {"retention_days": self.settings.storage.retention_days}
+            JobService(session).enqueue(registry.get(CLEANUP_KIND), payload, dedupe_key=key)
+            session.commit()  # announced by the next sweep
+
     def _loop(self) -> None:
+        due = time.monotonic() + self.settings.jobs.cleanup_seconds
+        self._run(lambda: self.queue_cleanup(at_start=True), "cleanup at start")
         while not self._stop.is_set():
-            try:
-                self.sweep_once()
-            except Exception:
-                log.exception("sweep failed; trying again")
+            self._run(self.sweep_once, "sweep")
+            if time.monotonic() >= due:
+                due = time.monotonic() + self.settings.jobs.cleanup_seconds
+                self._run(self.queue_cleanup, "queueing the storage cleanup")
             self._stop.wait(self.settings.jobs.sweep_seconds)
+
+    @staticmethod
+    def _run(action: Callable[[], object], what: str) -> None:
+        try:
+            action()
+        except Exception:
+            log.exception("%s failed; trying again", what)
 
 
 def run_worker(

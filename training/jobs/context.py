@@ -22,7 +22,15 @@ ToolT = TypeVar("ToolT")
 SessionFactory = Callable[[], Session]
 Beat = Callable[[Lease, float, str], bool]
 """Records progress as the attempt's heartbeat; False once the lease is gone."""
+Hold = Callable[[Session, Lease], bool]
+"""Confirms the lease in the session's transaction and keeps it until the commit
+(``JobService.hold``); False once the lease is gone."""
 log = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """Raised by a handler that noticed its lease is gone (``ctx.cancelled``, or
+    ``JobContext.hold_lease``): the job was cancelled, or another attempt took it over."""
 
 
 class JobContext:
@@ -41,6 +49,7 @@ class JobContext:
         *,
         heartbeat_seconds: float,
         beat: Beat,
+        hold: Hold,
         blobs: BlobStore | None = None,
         tools: WorkerTools | None = None,
     ) -> None:
@@ -50,6 +59,7 @@ class JobContext:
         self._blobs = blobs
         self.tools = tools or WorkerTools()
         self._beat = beat
+        self._hold = hold
         self.cancelled = threading.Event()
         self._session_factory = session_factory
         self._heartbeat_seconds = heartbeat_seconds
@@ -103,6 +113,19 @@ class JobContext:
         a killed attempt's twin runs: the handler switches them in on success, so a half-done
         attempt never shows."""
         return f"{self.attempt}-{self.lease.token[:8]}"
+
+    def stop_if_cancelled(self) -> None:
+        """Raise ``JobCancelled`` if the heartbeat found the lease gone (between two steps of
+        a long job, e.g. two uploads)."""
+        if self.cancelled.is_set():
+            raise JobCancelled(f"job {self.job_id}: attempt {self.attempt} lost its lease")
+
+    def hold_lease(self, session: Session) -> None:
+        """Before an attempt makes its work visible: confirm in ``session``'s transaction that
+        it still holds the job (and keep it until the commit), or raise ``JobCancelled``."""
+        if not self._hold(session, self.lease):
+            self.cancelled.set()
+            self.stop_if_cancelled()
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         with self._lock:

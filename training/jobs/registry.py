@@ -55,6 +55,13 @@ class JobKind:
     on_failed: FailureHook | None = None
 
 
+def own_time_limit(payload: dict[str, Any]) -> float | None:
+    """The soft time limit a job carries in its payload (``time_limit``, seconds: e.g. a
+    transcode's, derived from its planned work), overriding its kind's; None if it has none."""
+    own = payload.get("time_limit")
+    return float(own) if isinstance(own, (int, float)) and own > 0 else None
+
+
 class JobRegistry:
     """Maps a kind's name to its JobKind. Modules of ``training/<area>/jobs.py`` register
     their kinds with the ``kind`` decorator when imported."""
@@ -105,5 +112,5 @@ class JobRegistry:
 registry = JobRegistry()
 """The process-wide registry that the worker runs jobs from."""
 
-BUILTIN_JOB_MODULES: tuple[str, ...] = ("training.media.jobs",)
+BUILTIN_JOB_MODULES: tuple[str, ...] = ("training.media.jobs", "training.media.cleanup")
 """Modules whose import registers the platform's own job kinds (grows with each area)."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from training.errors import PERMANENT_ERRORS, TransientError, ValidationError
-from training.jobs.context import JobContext, SessionFactory
+from training.jobs.context import JobCancelled, JobContext, SessionFactory
 from training.jobs.models import Lease
 from training.jobs.registry import FailureCause, JobRegistry
 from training.jobs.services import JobService, TransientRetry
@@ -16,9 +16,7 @@ from training.ports import BlobStore, JobDispatcher, WorkerTools
 
 log = logging.getLogger(__name__)
 
-
-class JobCancelled(Exception):
-    """Raised by a handler that noticed ``ctx.cancelled``."""
+__all__ = ["JobCancelled", "JobRunner", "failure_cause"]
 
 
 @dataclass
@@ -50,6 +48,7 @@ class JobRunner:
             self.session_factory,
             heartbeat_seconds=self.heartbeat_seconds,
             beat=self._heartbeat,
+            hold=lambda session, lease: JobService(session, self.registry).hold(lease),
             blobs=self.blobs,
             tools=self.tools,
         )

@@ -21,6 +21,7 @@ from training.jobs.registry import (
     JobFailure,
     JobKind,
     JobRegistry,
+    own_time_limit,
     registry,
 )
 from training.ports import Dispatch
@@ -92,7 +93,9 @@ class JobService:
     def _announce_after_commit(self, job: Job, countdown: float = 0.0) -> None:
         assert job.id is not None
         pending = self.session.info.setdefault(DISPATCH_KEY, [])
-        pending.append(Dispatch(job.id, job.kind, job.queue, countdown=countdown))
+        pending.append(
+            Dispatch(job.id, job.kind, job.queue, countdown, own_time_limit(job.payload))
+        )
 
     def _requeue(self, job: Job) -> None:
         job.status, job.attempts, job.error = JobStatus.QUEUED, 0, None
@@ -179,6 +182,17 @@ class JobService:
         self.session.commit()
         return _rowcount(result) == 1
 
+    def hold(self, lease: Lease) -> bool:
+        """Confirm, inside the caller's transaction, that ``lease`` still holds the job, and
+        keep it held until that transaction ends (the conditional UPDATE locks the job's row:
+        a sweep or a cancel that would take the lease waits for the commit). An attempt makes
+        its effect visible (a ladder switched in) in the same transaction, so an attempt whose
+        lease was taken over never does."""
+        result = self.session.exec(
+            update(Job).where(*self._held(lease)).values(heartbeat_at=utcnow())
+        )
+        return _rowcount(result) == 1
+
     def complete(self, lease: Lease, message: str = "") -> bool:
         now = utcnow()
         result = self.session.exec(
@@ -250,7 +264,9 @@ class JobService:
         self.session.commit()
         if _rowcount(result) != 1:
             return None
-        return Dispatch(job.id or lease.job_id, job.kind, job.queue, countdown=delay)
+        return Dispatch(
+            job.id or lease.job_id, job.kind, job.queue, delay, own_time_limit(job.payload)
+        )
 
     def record_final_failure(self, statement: Any, failure: JobFailure) -> None:
         """Apply ``statement`` (the job's move to failed) and the kind's ``on_failed`` hook in

@@ -10,7 +10,13 @@ from sqlmodel import Session, col, select
 
 from training.base import utcnow
 from training.jobs.models import Job, JobStatus
-from training.jobs.registry import FailureCause, JobFailure, JobRegistry, registry
+from training.jobs.registry import (
+    FailureCause,
+    JobFailure,
+    JobRegistry,
+    own_time_limit,
+    registry,
+)
 from training.jobs.services import JobService
 from training.ports import Dispatch
 
@@ -42,7 +48,11 @@ class SweepService:
                 ),
             )
         ).all()
-        dispatches = [Dispatch(job.id, job.kind, job.queue) for job in due if job.id is not None]
+        dispatches = [
+            Dispatch(job.id, job.kind, job.queue, 0.0, own_time_limit(job.payload))
+            for job in due
+            if job.id is not None
+        ]
         self.mark_dispatched([d.job_id for d in dispatches], now)
         return dispatches
 

@@ -70,40 +70,56 @@ def probe_recording(ctx: JobContext, payload: dict[str, Any]) -> None:
 )  # fmt: skip
 def transcode_recording(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Make the HLS ladder in a scratch directory, store it under this attempt's prefix, then
-    switch it in and remove the objects of other attempts."""
+    switch it in and remove the objects of attempts that can no longer be switched in.
+
+    Only the attempt that holds the job's lease switches in (``_switch_in``): one whose lease
+    was taken over (it stalled, the sweep gave its job to another worker) stops between two
+    uploads or at the switch-in, and never removes what the live attempt writes."""
     if (asset := _current(ctx, payload)) is None:
         return
     keys = MediaKeys(asset.lecture_id)
     prefix = keys.attempt(asset.generation, ctx.attempt_tag)
-    if RecordingSteps.has_ladder(asset):
-        _switch_in(ctx, payload, prefix, None)
-    else:
+    ladder = None
+    if not RecordingSteps.has_ladder(asset):
         with ctx.workdir() as folder:
             source = fetch_source(ctx, asset, folder, 0.05)
             ladder = ctx.media.transcode(
                 source, folder / "ladder",
                 progress=lambda share: ctx.progress(0.05 + 0.85 * share, "transcoding"),
-                cancelled=ctx.cancelled,
+                cancelled=ctx.cancelled, time_limit=payload.get("transcode_seconds"),
             )  # fmt: skip
-            files = sorted(path for path in ladder.outdir.rglob("*") if path.is_file())
-            for index, path in enumerate(files, start=1):
-                ctx.blobs.put_file(prefix + path.relative_to(ladder.outdir).as_posix(), path)
-                ctx.progress(0.9 + 0.1 * index / len(files), "storing the renditions")
-        _switch_in(ctx, payload, prefix, ladder)
-    _remove_other_attempts(ctx, keys, int(payload["generation"]))
+            _store_ladder(ctx, ladder, prefix)
+    if _switch_in(ctx, payload, prefix, ladder):
+        _remove_other_attempts(ctx, keys, int(payload["generation"]))
+
+
+def _store_ladder(ctx: JobContext, ladder: LadderOutput, prefix: str) -> None:
+    files = sorted(path for path in ladder.outdir.rglob("*") if path.is_file())
+    for index, path in enumerate(files, start=1):
+        ctx.stop_if_cancelled()  # the lease is gone: another attempt owns the job now
+        ctx.blobs.put_file(prefix + path.relative_to(ladder.outdir).as_posix(), path)
+        ctx.progress(0.9 + 0.1 * index / len(files), "storing the renditions")
 
 
 def _switch_in(
     ctx: JobContext, payload: dict[str, Any], prefix: str, ladder: LadderOutput | None
-) -> None:
+) -> bool:
+    """Switch the ladder in, in one transaction with the proof that this attempt still holds
+    the job's lease; False if the upload was superseded meanwhile."""
     with ctx.session() as session:
+        ctx.hold_lease(session)
         steps = RecordingSteps(session)
-        if (asset := steps.current(payload)) is not None:
-            steps.transcoded(asset, prefix, ladder)
-            session.commit()
+        if (asset := steps.current(payload)) is None:
+            return False
+        steps.transcoded(asset, prefix, ladder)
+        session.commit()
+    return True
 
 
 def _remove_other_attempts(ctx: JobContext, keys: MediaKeys, generation: int) -> None:
+    """Remove the attempts of this upload and older ones that were not switched in: once this
+    upload's ladder is in, no attempt of it can switch in any more (a later one finds the
+    ladder there and writes nothing), and a newer upload's attempts are never touched."""
     with ctx.session() as session:
         asset = session.get(MediaAsset, keys.lecture_id)
         keep = asset.hls_prefix if asset else None

@@ -36,6 +36,18 @@ def next_step(kind: str) -> str | None:
     return kinds[position + 1] if position + 1 < len(kinds) else None
 
 
+TRANSFER_BYTES_PER_SECOND = 5_000_000
+"""A conservative speed of object storage for a worker: fetching the source, storing the ladder."""
+TRANSFER_SECONDS = 1800.0
+
+
+def transcode_job_limit(transcode_seconds: float, source_size: int) -> float:
+    """The transcode step's one time limit: the planned ladder's own (``transcode_seconds``,
+    what ffmpeg gets) plus the time to fetch the source and store a ladder of about its size.
+    The job engine stops the job at this limit; the transcoder stops ffmpeg at its part."""
+    return transcode_seconds + TRANSFER_SECONDS + 2 * source_size / TRANSFER_BYTES_PER_SECOND
+
+
 def step_key(kind: str, lecture_id: int, generation: int) -> str:
     """The dedupe key of one step of one upload: the same step is never queued twice."""
     return f"{kind}:lecture:{lecture_id}:g{generation}"

@@ -20,7 +20,7 @@ from training.jobs.services import JobService
 from training.lectures.models import Lecture, LectureStatus
 from training.lectures.services import LectureService
 from training.media.models import MediaAsset, MediaState
-from training.media.pipeline import MediaKeys, next_step, step_key
+from training.media.pipeline import MediaKeys, next_step, step_key, transcode_job_limit
 from training.ports import LadderOutput, MediaSummary, Transcription
 from training.search.services import SearchService
 from training.transcripts.services import TranscriptService
@@ -29,8 +29,8 @@ _EXCEPTION_NAME = re.compile(r"^(?:\w+\.)*[A-Z]\w*: ")
 """The ``training.errors.InvalidMedia: `` that a job's recorded error starts with."""
 
 
-def payload_of(lecture_id: int, generation: int) -> dict[str, int]:
-    return {"lecture_id": lecture_id, "generation": generation}
+def payload_of(lecture_id: int, generation: int, **extra: float) -> dict[str, Any]:
+    return {"lecture_id": lecture_id, "generation": generation, **extra}
 
 
 class RecordingSteps:
@@ -47,25 +47,31 @@ class RecordingSteps:
     def lecture(self, asset: MediaAsset) -> Lecture:
         return LectureService(self.session).get(asset.lecture_id)
 
-    def enqueue(self, kind: str, lecture_id: int, generation: int) -> Job:
+    def enqueue(self, kind: str, lecture_id: int, generation: int, **extra: float) -> Job:
         """Queue step ``kind`` of upload ``generation`` (once: a second call returns it)."""
         return JobService(self.session).enqueue(
             registry.get(kind),
-            payload_of(lecture_id, generation),
+            payload_of(lecture_id, generation, **extra),
             dedupe_key=step_key(kind, lecture_id, generation),
         )
 
-    def _then(self, asset: MediaAsset, kind: str) -> None:
+    def _then(self, asset: MediaAsset, kind: str, **extra: float) -> None:
         following = next_step(kind)
         if following is not None:
-            self.enqueue(following, asset.lecture_id, asset.generation)
+            self.enqueue(following, asset.lecture_id, asset.generation, **extra)
 
     def probed(self, asset: MediaAsset, summary: MediaSummary) -> None:
         asset.duration, asset.has_video = summary.duration, summary.has_video
         asset.width, asset.height = summary.width, summary.height
         asset.description = summary.description[:300]
         self._save(asset)
-        self._then(asset, "media.probe")
+        limits = {}
+        if summary.transcode_seconds is not None:  # the one limit of the transcode step
+            limits = {
+                "transcode_seconds": summary.transcode_seconds,
+                "time_limit": transcode_job_limit(summary.transcode_seconds, asset.source_size),
+            }
+        self._then(asset, "media.probe", **limits)
 
     @staticmethod
     def has_ladder(asset: MediaAsset) -> bool:

@@ -10,7 +10,12 @@ from sqlmodel import Session, col, select
 
 from training.accounts.models import Role, User
 from training.base import utcnow
-from training.errors import NotFoundError, PermissionDeniedError, ValidationError
+from training.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    UploadNotFound,
+    ValidationError,
+)
 from training.jobs.models import Job, JobStatus
 from training.jobs.services import JobService
 from training.lectures.models import Lecture, LectureStatus
@@ -90,7 +95,9 @@ class MediaService:
     def begin_upload(
         self, user: User, lecture_id: int, *, filename: str, size: int, content_type: str = ""
     ) -> UploadState:
-        """Start an upload, or resume the one in progress for the same file (name and size)."""
+        """Start an upload, or resume the one in progress for the same file (name and size).
+        Always works: an upload that object storage no longer has (aborted by a lifecycle rule,
+        or completed without our record of it) is started again."""
         self._editable(user, lecture_id)
         if size <= 0:
             raise ValidationError("the file is empty")
@@ -100,9 +107,9 @@ class MediaService:
             )
         asset = self.asset(lecture_id) or MediaAsset(lecture_id=lecture_id)
         if asset.upload_id and (asset.source_filename, asset.upload_size) == (filename, size):
-            state = self.upload_state(user, lecture_id)
-            assert state is not None
-            return state
+            state = self._state(asset)
+            if state is not None:
+                return state
         if asset.upload_id:
             self._abort(asset)
         key = self._upload_key(lecture_id, asset.generation + 1, filename)
@@ -124,20 +131,28 @@ class MediaService:
     def _abort(self, asset: MediaAsset) -> None:
         assert asset.upload_id is not None
         key = self._upload_key(asset.lecture_id, asset.generation + 1, asset.source_filename)
-        with contextlib.suppress(FileNotFoundError):  # already gone: nothing to abort
+        with contextlib.suppress(UploadNotFound):  # already gone: nothing to abort
             self.blobs.abort_upload(key, asset.upload_id)
         asset.upload_id = None
 
     def upload_state(self, user: User, lecture_id: int) -> UploadState | None:
+        """The upload in progress, or None (also when object storage no longer has it)."""
         self._editable(user, lecture_id)
         asset = self.asset(lecture_id)
-        if asset is None or asset.upload_id is None:
+        return None if asset is None else self._state(asset)
+
+    def _state(self, asset: MediaAsset) -> UploadState | None:
+        if asset.upload_id is None:
             return None
-        key = self._upload_key(lecture_id, asset.generation + 1, asset.source_filename)
-        parts = self.blobs.uploaded_parts(key, asset.upload_id)
+        key = self._upload_key(asset.lecture_id, asset.generation + 1, asset.source_filename)
+        try:
+            parts = self.blobs.uploaded_parts(key, asset.upload_id)
+        except UploadNotFound:
+            return None
         return UploadState(
-            lecture_id, asset.upload_id, asset.source_filename, asset.upload_size, PART_SIZE, parts
-        )
+            asset.lecture_id, asset.upload_id, asset.source_filename, asset.upload_size,
+            PART_SIZE, parts,
+        )  # fmt: skip
 
     def upload_part(
         self, user: User, lecture_id: int, upload_id: str, part_number: int, data: bytes
@@ -160,10 +175,16 @@ class MediaService:
         return asset
 
     def complete_upload(self, user: User, lecture_id: int, upload_id: str) -> MediaAsset:
-        """Assemble the parts into the source recording and start its pipeline."""
+        """Assemble the parts into the source recording and start its pipeline.
+
+        If object storage no longer has the upload, the assembled recording is adopted when it
+        is there in full (S3 completed it, but our record of that was lost); otherwise
+        ``UploadNotFound`` says to begin again (the parts were aborted or expired)."""
         asset = self._upload_in_progress(user, lecture_id, upload_id)
-        state = self.upload_state(user, lecture_id)
-        assert state is not None
+        key = self._upload_key(lecture_id, asset.generation + 1, asset.source_filename)
+        state = self._state(asset)
+        if state is None:
+            return self._adopt(asset, key)
         missing = [
             n
             for n in range(1, state.part_count + 1)
@@ -171,10 +192,28 @@ class MediaService:
         ]
         if missing:
             raise ValidationError(f"parts {missing[:10]} have not arrived yet")
-        key = self._upload_key(lecture_id, asset.generation + 1, asset.source_filename)
-        stored = self.blobs.complete_upload(key, upload_id)
+        try:
+            stored = self.blobs.complete_upload(key, upload_id)
+        except UploadNotFound:  # completed or aborted meanwhile (a second click, a lifecycle rule)
+            return self._adopt(asset, key)
+        return self._source_stored(asset, key, stored.size)
+
+    def _adopt(self, asset: MediaAsset, key: str) -> MediaAsset:
+        try:
+            stored = self.blobs.stat(key)
+        except FileNotFoundError:
+            stored = None
+        if stored is None or stored.size != asset.upload_size:
+            raise UploadNotFound(
+                f"the upload of {asset.source_filename} is no longer in progress (it was aborted "
+                "or expired): begin it again"
+            )
+        return self._source_stored(asset, key, stored.size)
+
+    def _source_stored(self, asset: MediaAsset, key: str, size: int) -> MediaAsset:
+        lecture_id = asset.lecture_id
         asset.generation += 1
-        asset.upload_id, asset.source_key, asset.source_size = None, key, stored.size
+        asset.upload_id, asset.source_key, asset.source_size = None, key, size
         asset.state, asset.error, asset.updated_at = MediaState.PROCESSING, None, utcnow()
         asset.failed_step = asset.failure_cause = None
         lecture = self.lectures.get(lecture_id)

@@ -26,6 +26,7 @@ from training.errors import (
     IntegrityError,
     StorageAuthError,
     StorageUnavailable,
+    UploadNotFound,
 )
 from training.ports import BlobStore
 
@@ -259,8 +260,10 @@ def test_aborted_upload_leaves_nothing_behind(store: BlobStore) -> None:
     store.put_part("lectures/7/source.mp4", upload_id, 1, b"partial")
     store.abort_upload("lectures/7/source.mp4", upload_id)
     assert not store.exists("lectures/7/source.mp4")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(UploadNotFound):  # "no upload in progress", not a missing object
         store.uploaded_parts("lectures/7/source.mp4", upload_id)
+    with pytest.raises(UploadNotFound):
+        store.put_part("lectures/7/source.mp4", upload_id, 1, b"late")
 
 
 @pytest.mark.parametrize(

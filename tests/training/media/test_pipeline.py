@@ -79,7 +79,9 @@ def test_uploaded_lecture_is_transcoded_transcribed_indexed_and_published(
         assert asset.duration == pytest.approx(6.0, abs=0.3)
         master = s3_store.get_bytes(asset.key(asset.master or "")).decode()
         assert "#EXT-X-STREAM-INF" in master
-        assert {r["height"] for r in asset.renditions} >= {None, 270}  # video rung and audio only
+        heights = {r["height"] for r in asset.renditions}
+        assert None in heights  # audio only
+        assert {240} <= heights <= {None, 240, 270}  # video rungs, never above the 270p source
         assert s3_store.exists(asset.key(asset.download or ""))
         captions = s3_store.get_bytes(asset.captions_key or "").decode()
         assert captions.startswith("WEBVTT")
