@@ -2,7 +2,8 @@
 
 - ``services: AppServices``: the portal's long-lived parts (settings, blob store, broker);
 - ``session: DbSession``: one database session for the request;
-- ``user: SignedInUser``: the signed-in user, or 401 (pages turn that into the sign-in page);
+- ``user: SignedInUser``: the caller (session cookie or bearer token, ``web.auth``), or 401
+  (pages turn that into the sign-in page);
 - ``visitor: Visitor``: the signed-in user, or None on pages anyone may open.
 
 The session connects at its first query and is closed once the response is built, which rolls

@@ -17,7 +17,7 @@ from infra.settings import load_settings
 from training.accounts.models import Role
 from training.accounts.services import AccountService, generate_password
 from training.clinics.services import ClinicService, read_roster
-from training.errors import ClinicNotFound
+from training.errors import ClinicNotFound, UserNotFound
 from training.jobs.services import JobService
 
 console = Console()
@@ -117,6 +117,23 @@ def users_create(
     click.echo(f"created {role} {username}" + ("" if password else f" with password {secret}"))
 
 
+@users_group.command("deactivate")
+@click.argument("username")
+@click.option("--reactivate", is_flag=True, help="Let the user sign in again instead.")
+def users_deactivate(username: str, reactivate: bool) -> None:
+    """Deactivate a user: their sessions and API tokens stop working at once."""
+    database = open_database(load_settings())
+    check_database(database.engine)
+    with database.sessions() as session:
+        accounts = AccountService(session)
+        user = accounts.by_username(username)
+        if user is None or user.id is None:
+            raise UserNotFound(f"no user named {username}")
+        accounts.set_active(user.id, reactivate)
+        session.commit()
+    click.echo(f"{'reactivated' if reactivate else 'deactivated'} {username}")
+
+
 @click.group("clinics")
 def clinics_group() -> None:
     """The clinic tree."""
@@ -125,13 +142,17 @@ def clinics_group() -> None:
 @clinics_group.command("import")
 @click.argument("roster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def clinics_import(roster: Path) -> None:
-    """Import a roster CSV (region_code, parent_region_code, name, level, kind, bandwidth_kbps)."""
+    """Import a roster CSV (region_code, parent_region_code, name, level, kind, bandwidth_kbps).
+
+    A known region code is updated; one whose parent changed moves there with its subtree."""
     database = open_database(load_settings())
     check_database(database.engine)
     with database.sessions() as session:
-        created, updated = ClinicService(session).import_roster(read_roster(roster))
+        summary = ClinicService(session).import_roster(read_roster(roster))
         session.commit()
-    click.echo(f"clinics created: {created}, updated: {updated}")
+    click.echo(
+        f"clinics created: {summary.created}, updated: {summary.updated}, moved: {summary.moved}"
+    )
 
 
 @click.group("jobs")

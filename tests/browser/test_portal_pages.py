@@ -56,7 +56,7 @@ def test_wrong_password_is_told_plainly_and_english_is_one_click_away(
     page.get_by_label("密码").fill("not-the-password")
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("alert")).to_have_text("用户名或密码错误。")
-    page.get_by_role("link", name="English").click()  # back to the same page, in English
+    page.get_by_role("button", name="English").click()  # back to the same page, in English
     expect(page).to_have_title(re.compile("Sign in · Clinicast"))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.goto(portal.base_url)

@@ -19,13 +19,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_serve_starts_storage_and_worker_then_stops_them(tmp_path: Path) -> None:
+    operator = {"authorization": "Bearer " + "o" * 32}  # readiness detail is for operators
     portal = LivePortal(
-        tmp_path / "data", {"CLINICAST_JOBS__EXTRA_MODULES": '["tests.support.jobkinds"]'}
+        tmp_path / "data",
+        {
+            "CLINICAST_JOBS__EXTRA_MODULES": '["tests.support.jobkinds"]',
+            "CLINICAST_WEB__METRICS_TOKEN": "o" * 32,
+        },
     )
     with portal:
         base = portal.base_url
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
-        checks = httpx.get(f"{base}/readyz").json()["checks"]
+        checks = httpx.get(f"{base}/readyz", headers=operator).json()["checks"]
         assert all(check["ok"] for check in checks.values()), checks
         assert "县域医学远程培训" in httpx.get(f"{base}/").text
 

@@ -62,12 +62,17 @@ def test_masked_settings_hide_every_secret(tmp_path: Path, monkeypatch: pytest.M
             "CLINICAST_DATABASE__URL": "postgresql+psycopg://app:db-pass-123@db/clinicast",
             "CLINICAST_JOBS__BROKER_URL": "amqp://guest:broker-pass-456@mq:5672//",
             "CLINICAST_STORAGE__SECRET_KEY": "s3-pass-789",
-            "CLINICAST_WEB__SECRET_KEY": "web-pass-000",
+            "CLINICAST_WEB__SECRET_KEY": "web-pass-000-long-enough-to-be-a-key",
         },
         monkeypatch,
     )
     shown = json.dumps(settings.masked())
-    for secret in ("db-pass-123", "broker-pass-456", "s3-pass-789", "web-pass-000"):
+    for secret in (
+        "db-pass-123",
+        "broker-pass-456",
+        "s3-pass-789",
+        "web-pass-000-long-enough-to-be-a-key",
+    ):
         assert secret not in shown
     assert "postgresql+psycopg://app:***@db/clinicast" in shown
 

@@ -10,8 +10,9 @@ import pytest
 
 from infra.storage.seaweed import EmbeddedSeaweedFS
 from tests.support.web import ROLES, Portal, open_portal
-from training.accounts.models import Role
+from training.accounts.models import Role, TokenScope
 from training.accounts.services import AccountService
+from training.accounts.tokens import TokenService
 from training.clinics.services import ClinicService
 
 HEADER = "region_code,parent_region_code,name,level,kind,bandwidth_kbps\n"
@@ -53,6 +54,39 @@ def test_only_admins_open_the_admin_pages(
     response = caller.request(method, url, **kwargs)
     expected = {"admin": admin_status, "anon": 303}.get(role, 403)
     assert response.status_code == expected
+
+
+@pytest.mark.parametrize("url", ["/admin/clinics", "/admin/users"])
+def test_admin_pages_follow_tokens_and_close_to_a_deactivated_admin(
+    portal: Portal, url: str
+) -> None:
+    """An admin's token reads the admin pages (a read-only one cannot post to them); once
+    the admin is deactivated, neither their session nor their token opens them."""
+    with portal.services.sessions() as session:
+        accounts = AccountService(session)
+        accounts.create(f"admin-{url[7:]}", "admin-pass-9", Role.ADMIN)
+        session.commit()
+    portal.passwords[f"admin-{url[7:]}"] = "admin-pass-9"
+    caller = portal.as_user(portal.callers["admin"].client, f"admin-{url[7:]}", "admin-pass-9")
+    with portal.services.sessions() as session:
+        accounts = AccountService(session)
+        admin = accounts.by_username(f"admin-{url[7:]}")
+        assert admin is not None
+        assert admin.id is not None
+        token = TokenService(session).issue(admin, "reader", TokenScope.READ).secret
+        session.commit()
+    bearer = {"authorization": f"Bearer {token}"}
+    client = caller.client
+    client.cookies.clear()
+    assert client.get(url, headers=bearer).status_code == 200
+    assert client.post(url, headers=bearer, data={"role": "doctor"}).status_code == 403
+    assert caller.get(url).status_code == 200
+    with portal.services.sessions() as session:
+        AccountService(session).set_active(admin.id, False)
+        session.commit()
+    assert caller.get(url, follow_redirects=False).status_code == 303  # to sign in
+    client.cookies.clear()
+    assert client.get(url, headers=bearer, follow_redirects=False).status_code == 303
 
 
 def test_clinics_page_summarises_the_county_tree(portal: Portal) -> None:
@@ -109,6 +143,30 @@ def test_a_bad_roster_line_is_named_and_nothing_is_imported(portal: Portal) -> N
     )
     assert orphan.status_code == 400
     assert "parent 139901777000 is not in the roster above it" in orphan.text
+
+
+def test_roster_import_moves_a_clinic_to_its_new_township_and_says_so_in_both_languages(
+    portal: Portal,
+) -> None:
+    moved = HEADER + "139901001002,139901002000,迁入村卫生室,village,village_clinic,800\n"
+    response = import_roster(portal, moved)
+    assert response.status_code == 200
+    assert "导入完成: 新增 0, 更新 0, 移动 1" in response.text
+    with portal.services.sessions() as session:
+        clinics = ClinicService(session)
+        village = clinics.by_region_code("139901001002")
+        township = clinics.by_region_code("139901002000")
+        assert village is not None
+        assert township is not None
+        assert village.parent_id == township.id
+        assert village.path == f"{township.path}{village.id}/"
+        AccountService(session).create("admin-en", "admin-pass-9", Role.ADMIN, locale="en")
+        session.commit()
+    portal.passwords["admin-en"] = "admin-pass-9"
+    english = portal.as_user(portal.callers["admin"].client, "admin-en", "admin-pass-9")
+    back = HEADER + "139901001002,139901001000,迁入村卫生室,village,village_clinic,800\n"
+    page = english.post("/admin/clinics", files={"roster": ("r.csv", back.encode(), "text/csv")})
+    assert "Imported: created 0, updated 0, moved 1" in page.text
 
 
 def test_admin_creates_a_user_whose_generated_password_is_shown_once_and_works(

@@ -1,4 +1,4 @@
-"""Users and roles."""
+"""Users and roles, their API tokens, and the sign-in back-off."""
 
 from __future__ import annotations
 
@@ -40,6 +40,47 @@ class User(SQLModel, table=True):
     locale: str = Field(default="zh-CN", max_length=16)
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     is_active: bool = True
+    # Put in the session cookie at sign-in and compared on every request: raising it ends every
+    # session the user has (sign out everywhere, a new password, deactivation).
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
+
+
+class TokenScope(StrEnum):
+    """What a personal access token may do: read (GET, HEAD, OPTIONS) or everything its user
+    may."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal access token: ``clc_<prefix>_<secret>``, stored as its SHA-256 hash and found
+    by its prefix; the token itself is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=80)
+    prefix: str = Field(max_length=16, unique=True)
+    token_hash: str = Field(max_length=64)
+    scope: TokenScope = Field(sa_type=str_enum(TokenScope))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class SignInBackoff(SQLModel, table=True):
+    """Failed sign-ins of one account (``account:<username>``) or one client address
+    (``address:<ip>``): the next attempt waits longer after each failure."""
+
+    __tablename__ = "sign_in_backoff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=160, unique=True)
+    failures: int = 0
+    last_failure_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))

@@ -80,6 +80,32 @@ class AccountService:
         self.session.add(user)
         return user
 
+    def end_sessions(self, user_id: int) -> User:
+        """Sign the user out everywhere: every session made before now stops working."""
+        user = self.get(user_id)
+        user.session_generation += 1
+        self.session.add(user)
+        return user
+
+    def change_password(self, user_id: int, current: str, new: str) -> User:
+        """A new password, given the current one; the user's other sessions end."""
+        user = self.get(user_id)
+        try:
+            _hasher.verify(user.password_hash, current)
+        except (VerificationError, InvalidHashError):
+            raise ValidationError("the current password is wrong") from None
+        if len(new) < MIN_PASSWORD_LENGTH:
+            raise ValidationError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+        user.password_hash = _hasher.hash(new)
+        return self.end_sessions(user_id)
+
+    def set_active(self, user_id: int, active: bool) -> User:
+        """Deactivate (or reactivate) an account. Either way its sessions end: a reactivated
+        account signs in again rather than finding old sessions alive."""
+        user = self.end_sessions(user_id)
+        user.is_active = active
+        return user
+
     def authenticate(self, username: str, password: str) -> User | None:
         """The active user with this username and password, or None (never says which was
         wrong). Rehashes the password when the hasher's parameters have grown."""

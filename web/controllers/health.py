@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from litestar import Controller, MediaType, Response, get
+from litestar import Controller, MediaType, Request, Response, get
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from infra.db import check_database
 from training.jobs.services import JobService
-from web.deps import AppServices, DbSession
+from web.deps import AppServices, DbSession, Visitor
+from web.security import may_see_detail, metrics_guard
 from web.state import Services
 
 
@@ -21,9 +22,16 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", sync_to_thread=True)
-    def readyz(self, services: AppServices, session: DbSession) -> Response[dict[str, Any]]:
+    def readyz(
+        self,
+        request: Request[Any, Any, Any],
+        services: AppServices,
+        session: DbSession,
+        visitor: Visitor,
+    ) -> Response[dict[str, Any]]:
         """Database, object storage, job broker and at least one live worker (the same database
-        check as ``clinicast`` commands make at start-up)."""
+        check as ``clinicast`` commands make at start-up). The status code is for everyone;
+        which check failed and why, for admins and the metrics token."""
         checks = {
             "database": _check(lambda: check_database(services.engine)),
             "storage": _check(services.blobs.check),
@@ -31,9 +39,12 @@ class HealthController(Controller):
             "workers": _check(lambda: _live_workers(services, session)),
         }
         ready = all(check["ok"] for check in checks.values())
-        return Response({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        body: dict[str, Any] = {"ready": ready}
+        if may_see_detail(request, visitor.role if visitor else None):
+            body["checks"] = checks
+        return Response(body, status_code=200 if ready else 503)
 
-    @get("/metrics", sync_to_thread=True, media_type=MediaType.TEXT)
+    @get("/metrics", sync_to_thread=True, media_type=MediaType.TEXT, guards=[metrics_guard])
     def metrics(self, services: AppServices, session: DbSession) -> Response[bytes]:
         """Prometheus text format: jobs by status and live workers (request metrics are
         exported by the Prometheus middleware at /metrics/http)."""

@@ -1,0 +1,26 @@
+"""Chinese for the account page (tokens, password, sessions)."""
+
+ZH_CN: dict[str, str] = {
+    "My account": "我的账户",
+    "Personal access tokens": "个人访问令牌",
+    "A token lets a script or another system call the API as you: send it as Authorization: Bearer <token>.": "令牌让脚本或其他系统以您的身份调用接口：在请求头中发送 Authorization: Bearer <令牌>。",
+    "New token (shown only this once; copy it now)": "新令牌（仅显示这一次，请立即复制）",
+    "Name": "名称",
+    "e.g. regional platform": "例如：区域卫生平台",
+    "Access": "权限",
+    "read only": "只读",
+    "read and write": "读写",
+    "Create token": "创建令牌",
+    "Token": "令牌",
+    "Created on": "创建时间",
+    "Last used": "最近使用",
+    "Revoke": "吊销",
+    "No tokens.": "暂无令牌。",
+    "Change password": "修改密码",
+    "Password changed. Your other sessions have ended.": "密码已修改，您在其他地方的登录已全部退出。",
+    "Current password": "当前密码",
+    "New password": "新密码",
+    "Sessions": "登录会话",
+    "Signed in on a shared or lost computer? End every session, here and everywhere else.": "在公用或丢失的电脑上登录过？可退出本机及所有其他地方的登录。",
+    "Sign out everywhere": "退出所有登录",
+}
