@@ -47,6 +47,7 @@ from training.clinics.services import ClinicService
 from training.lectures.models import Language
 from training.lectures.rules import LectureDraft
 from training.lectures.services import LectureService
+from training.media.models import MediaAsset, MediaState
 from training.ports import SpeechSegment, Transcription
 from training.search.services import SearchService
 from training.transcripts.services import TranscriptService
@@ -163,6 +164,10 @@ def build(engine: Engine, lectures: int, minutes: int) -> tuple[User, User, floa
             TranscriptService(session, SearchService(session)).store(
                 lecture, said, model="synthetic"
             )
+            # Transcribed, so its ladder is in place: the audience may watch it (and find it).
+            prefix = f"lectures/{lecture.id}/attempts/g1-1-bench/"
+            session.add(MediaAsset(lecture_id=lecture.id or 0, state=MediaState.READY,
+                                   hls_prefix=prefix, master="master.m3u8"))  # fmt: skip
             session.commit()
             if (number + 1) % 100 == 0:
                 elapsed = time.perf_counter() - started

@@ -54,7 +54,7 @@ def seed(session: Session, roster: Path | None = None) -> tuple[int, list[tuple[
     time their passwords exist in clear). Running it again changes nothing.
     """
     clinics = ClinicService(session)
-    created_clinics, _ = clinics.import_roster(read_roster(roster or sample_roster()))
+    created_clinics = clinics.import_roster(read_roster(roster or sample_roster())).created
     accounts = AccountService(session)
     new_users: list[tuple[str, str]] = []
     for demo in DEMO_USERS:

@@ -31,14 +31,19 @@ def form_ints(form: Mapping[str, Any], name: str) -> list[int]:
     """Every value of a repeated field that is a whole number (ticked checkboxes)."""
     raw = form.get(name, [])
     values = raw if isinstance(raw, list) else [raw]
-    return [int(value) for value in values if str(value).isdigit()]
+    return [int(value) for value in values if _is_whole_number(str(value))]
+
+
+def _is_whole_number(text: str) -> bool:
+    """ASCII digits only: ``"²".isdigit()`` holds, yet ``int("²")`` fails."""
+    return text.isascii() and text.isdigit()
 
 
 def _whole_number(text: str, default: int) -> int:
     """What is not a whole number is out of every range: the draft then says what is wrong."""
     if not text:
         return default
-    return int(text) if text.isdigit() else -1
+    return int(text) if _is_whole_number(text) else -1
 
 
 def parse_lecture_form(form: Mapping[str, Any]) -> tuple[LectureDraft, dict[str, str]]:

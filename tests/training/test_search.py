@@ -20,6 +20,7 @@ from training.clinics.services import ClinicService
 from training.lectures.models import Lecture, LectureStatus
 from training.lectures.rules import LectureDraft
 from training.lectures.services import LectureService
+from training.media.models import MediaAsset, MediaState
 from training.ports import SpeechSegment, Transcription
 from training.search.services import FIELD_WEIGHTS, SearchService
 from training.transcripts.services import TranscriptService
@@ -39,7 +40,11 @@ class World:
     doctor_a: User  # at a village clinic below township A: inside the audience
     doctor_b: User  # at township B: outside it
 
-    def lecture(self, title: str, said: list[str], **details: str) -> Lecture:
+    def lecture(
+        self, title: str, said: list[str], *, media: MediaState = MediaState.READY, **details: str
+    ) -> Lecture:
+        """A lecture for township A with its transcript indexed and its recording in the state
+        ``media`` (READY: the ladder switched in, the audience may watch it)."""
         assert self.township_a.id is not None
         draft = LectureDraft(title, audience=[(self.township_a.id, True)], **details)
         lecture = LectureService(self.session, SearchService(self.session)).schedule(
@@ -52,6 +57,11 @@ class World:
         transcription = Transcription("zh", len(said) * SECONDS_PER_SEGMENT, segments)
         TranscriptService(self.session, SearchService(self.session)).store(
             lecture, transcription, model="test"
+        )
+        assert lecture.id is not None
+        prefix = f"lectures/{lecture.id}/attempts/g1-1-test/"
+        self.session.add(
+            MediaAsset(lecture_id=lecture.id, state=media, hls_prefix=prefix, master="master.m3u8")
         )
         self.session.commit()
         return lecture
@@ -235,6 +245,33 @@ def test_a_cancelled_lecture_is_not_found(world: World) -> None:
     world.session.add(lecture)
     world.session.commit()
     assert world.search(world.admin, "发热") == []
+
+
+@pytest.mark.parametrize("state", [MediaState.UPLOADING, MediaState.PROCESSING, MediaState.FAILED])
+def test_a_lecture_its_audience_may_not_watch_yet_is_found_only_by_those_who_manage_it(
+    world: World, state: MediaState
+) -> None:
+    unready = world.lecture("发热", ["发热的处理。"], media=state)
+    ready = world.lecture("咳嗽", ["发热以后咳嗽。"])
+    assert world.search(world.doctor_a, "发热") == [ready.id]
+    assert set(world.search(world.specialist, "发热")) == {unready.id, ready.id}
+    assert set(world.search(world.admin, "发热")) == {unready.id, ready.id}
+    asset = world.session.get(MediaAsset, unready.id)
+    assert asset is not None
+    asset.state = MediaState.READY  # the ladder is in place: the audience may watch
+    world.session.add(asset)
+    world.session.commit()
+    assert set(world.search(world.doctor_a, "发热")) == {unready.id, ready.id}
+
+
+def test_a_live_lecture_is_found_before_it_has_a_recording(world: World) -> None:
+    lecture = world.lecture("发热", ["发热的处理。"], media=MediaState.UPLOADING)
+    assert world.search(world.doctor_a, "发热") == []
+    for status in (LectureStatus.LIVE, LectureStatus.ENDED):
+        lecture.status = status
+        world.session.add(lecture)
+        world.session.commit()
+        assert world.search(world.doctor_a, "发热") == [lecture.id], status
 
 
 @pytest.mark.parametrize("query", ["", "   ", "的", "，。！", "the of"])

@@ -62,9 +62,9 @@ def test_master_playlist_signs_every_variant_for_a_doctor_in_the_audience(
     assert "BANDWIDTH=" in response.text
     urls = uris(response.text)
     assert {urlsplit(url).path for url in urls} == {
-        f"/media/{portal.lecture_id}/360p/index.m3u8",
-        f"/media/{portal.lecture_id}/audio/index.m3u8",
+        f"/media/{portal.lecture_id}/{rendition['uri']}" for rendition in portal.asset.renditions
     }
+    assert f"/media/{portal.lecture_id}/360p/index.m3u8" in {urlsplit(url).path for url in urls}
     for url in urls:
         assert set(parse_qs(urlsplit(url).query)) == {"u", "exp", "sig"}
 
@@ -165,11 +165,11 @@ def test_captions_poster_thumbnails_and_download_are_signed(
     assert redirect.status_code == 303
     download = doctor.get(redirect.headers["location"])
     assert download.status_code == 200
-    name = f"lecture-{portal.lecture_id}-download-360p.mp4"
+    name = f"lecture-{portal.lecture_id}-{portal.asset.download}"
     assert download.headers["content-disposition"] == (
         f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
     )
-    assert download.content == (portal.ladder / "download-360p.mp4").read_bytes()
+    assert download.content == (portal.ladder / str(portal.asset.download)).read_bytes()
 
 
 def test_download_answers_byte_ranges(
@@ -178,7 +178,7 @@ def test_download_answers_byte_ranges(
     url = doctor.get(f"/lectures/{portal.lecture_id}/download", follow_redirects=False).headers[
         "location"
     ]
-    whole = (portal.ladder / "download-360p.mp4").read_bytes()
+    whole = (portal.ladder / str(portal.asset.download)).read_bytes()
     with TestClient(portal.other_app) as anonymous:
         head = anonymous.get(url, headers={"Range": "bytes=0-99"})
         assert head.status_code == 206
@@ -257,7 +257,7 @@ def test_direct_delivery_hands_out_presigned_s3_urls(
             f"/lectures/{portal.lecture_id}/download", follow_redirects=False
         ).headers["location"]
     for url, local in ((init_url, "360p/init.mp4"), (first_url, "360p/seg-00000.m4s"),
-                       (download, "download-360p.mp4")):  # fmt: skip
+                       (download, str(portal.asset.download))):  # fmt: skip
         assert url.startswith(embedded_s3.endpoint_url), url  # segments: straight from S3
         assert "Signature" in url or "X-Amz-Signature" in url
         assert httpx.get(url, timeout=10).content == (portal.ladder / local).read_bytes()

@@ -8,6 +8,10 @@ from sqlmodel import Field, SQLModel
 
 from training.base import str_enum
 
+ID_MAX = 2**31 - 1
+"""The largest id a table's key can hold (a 32-bit integer on PostgreSQL): a larger one, from a
+URL or a request, names nothing."""
+
 
 class ClinicLevel(StrEnum):
     """Where a clinic stands in the county medical community."""

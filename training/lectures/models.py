@@ -14,6 +14,7 @@ class LectureStatus(StrEnum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"
     LIVE = "live"
+    ENDED = "ended"  # a live lecture after its end: its live ladder plays until the VOD replaces it
     PROCESSING = "processing"
     PUBLISHED = "published"
     FAILED = "failed"

@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from training.accounts.models import Role, User
-from training.errors import PermissionDeniedError, ValidationError
-from training.lectures.models import Language, Lecture
+from training.errors import NotFoundError, PermissionDeniedError, ValidationError
+from training.lectures.models import Language, Lecture, LectureStatus
 
 SCHEDULERS = frozenset({Role.SPECIALIST, Role.ADMIN})
 TITLE_MAX = 300
 DESCRIPTION_MAX = 10_000
 KEYWORDS_MAX = 1_000
 DURATION_MAX = 24 * 60
+YEARS = range(2000, 9999)  # a start outside them is a typo, and year 1 or 9999 overflow in UTC
 ATTENDANCE_SHARE_MIN = 0.01
 FALLBACK_TIMEZONE = "Asia/Shanghai"
 
@@ -44,6 +45,37 @@ def may_manage(user: User, lecture: Lecture) -> bool:
 def require_manager(user: User, lecture: Lecture) -> None:
     if not may_manage(user, lecture):
         raise PermissionDeniedError("only the lecture's specialist or an admin manages it")
+
+
+BROADCAST = frozenset({LectureStatus.LIVE, LectureStatus.ENDED})
+"""A lecture that is live, or was and has ended, plays from its live ladder: no recording to
+wait for."""
+
+
+class NotWatchable(NotFoundError):
+    """The user may see the lecture but not watch it (yet): it was cancelled, or its recording
+    is not ready. A 404 for its media, transcript and captions: there is nothing to serve."""
+
+
+def may_watch(user: User, lecture: Lecture, media_ready: bool) -> bool:
+    """The audience may watch this lecture (its media, transcript, captions and search hits):
+    while it is live, after a live lecture ends, and once a recording's ladder is in place
+    (``media_ready``: the media is READY with a switched-in ladder, transcript or not); never a
+    cancelled lecture or one without media. Its specialist and admins always may. Whether
+    ``user`` is in the audience at all is ``LectureService``'s to say, before this."""
+    if may_manage(user, lecture):
+        return True
+    if lecture.status is LectureStatus.CANCELLED:
+        return False
+    return lecture.status in BROADCAST or media_ready
+
+
+def require_watchable(user: User, lecture: Lecture, media_ready: bool) -> None:
+    if may_watch(user, lecture, media_ready):
+        return
+    if lecture.status is LectureStatus.CANCELLED:
+        raise NotWatchable(f"lecture {lecture.id} was cancelled")
+    raise NotWatchable(f"lecture {lecture.id} has no playable recording yet")
 
 
 class InvalidLecture(ValidationError):
@@ -93,6 +125,11 @@ class LectureDraft:
             ),
             "audience": (bool(self.audience), "Choose at least one clinic for the audience."),
         }
+        for name in ("title", "description", "keywords"):
+            if "\x00" in getattr(self, name):  # PostgreSQL stores no NUL in text
+                checks[name] = (False, "Remove the NUL characters from the text.")
+        if self.scheduled_start is not None and self.scheduled_start.year not in YEARS:
+            checks["scheduled_start"] = (False, "Enter a date between the years 2000 and 9998.")
         found = {field: message for field, (ok, message) in checks.items() if not ok}
         if len(self.title.strip()) > TITLE_MAX:
             found["title"] = f"The title is too long (at most {TITLE_MAX} characters)."

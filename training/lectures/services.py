@@ -6,17 +6,54 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    column,
+    false,
+    or_,
+    table,
+    true,
+)
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from training.accounts.models import Role, User
 from training.base import utcnow
-from training.clinics.models import Clinic
+from training.clinics.models import ID_MAX, Clinic
 from training.clinics.services import ClinicService
 from training.errors import ClinicNotFound, LectureNotFound, NotInAudience
 from training.lectures.models import Lecture, LectureAudience, LectureStatus
-from training.lectures.rules import InvalidLecture, LectureDraft, in_utc, require_scheduler
+from training.lectures.rules import (
+    BROADCAST,
+    InvalidLecture,
+    LectureDraft,
+    in_utc,
+    require_scheduler,
+    require_watchable,
+)
+
+MEDIA_READY = "ready"
+"""``training.media.models.MediaState.READY``: a recording whose ladder plays."""
+MEDIA_ASSET = table(
+    "media_asset", column("lecture_id"), column("state"), column("hls_prefix"), column("master")
+)
+"""The columns of the media area's table the watch rule reads (never writes). Named here, not
+imported: media builds on lectures (the layers contract), yet whether the audience may watch a
+lecture depends on its recording; a test holds them to ``MediaAsset``."""
+
+
+def ready_recordings() -> Select[tuple[int]]:
+    """The ids of lectures whose recording is READY with a ladder switched in."""
+    media = MEDIA_ASSET.c
+    ready: BindParameter[str] = bindparam("media_ready", MEDIA_READY, literal_execute=True)
+    return sa_select(media.lecture_id).where(
+        media.state == ready, media.hls_prefix.is_not(None), media.master.is_not(None)
+    )
 
 
 class LectureIndex(Protocol):
@@ -87,7 +124,8 @@ class LectureService:
                 raise InvalidLecture({"audience": str(exc)}) from exc
 
     def get(self, lecture_id: int) -> Lecture:
-        lecture = self.session.get(Lecture, lecture_id)
+        # An id beyond the database's integer range is no lecture (not an overflow error).
+        lecture = self.session.get(Lecture, lecture_id) if 0 < lecture_id <= ID_MAX else None
         if lecture is None:
             raise LectureNotFound(f"no lecture with id {lecture_id}")
         return lecture
@@ -101,6 +139,50 @@ class LectureService:
         if visible is None:
             raise NotInAudience(f"lecture {lecture_id} is not for {user.username}")
         return lecture
+
+    def watchable_for(self, user: User, lecture_id: int) -> Lecture:
+        """The lecture, if ``user`` may watch it now (``rules.may_watch``): LectureNotFound,
+        NotInAudience, or NotWatchable (cancelled, or no playable recording yet) otherwise."""
+        lecture = self.get_for(user, lecture_id)
+        require_watchable(user, lecture, self.recording_ready(lecture_id))
+        return lecture
+
+    def recording_ready(self, lecture_id: int) -> bool:
+        """The lecture's recording is READY with its ladder switched in."""
+        query = ready_recordings().where(MEDIA_ASSET.c.lecture_id == lecture_id)
+        return self.session.execute(query).first() is not None
+
+    def still_watchable(self, user_id: int, lecture_id: int) -> bool:
+        """For a signed media URL issued earlier: its user is still active and may still
+        watch the lecture. Cheap enough for every playlist fetch: the user and their clinic by
+        key, then one query on the lecture's key (audience and recording by their indexes)."""
+        user = self.session.get(User, user_id) if 0 < user_id <= ID_MAX else None
+        if user is None or not user.is_active or not 0 < lecture_id <= ID_MAX:
+            return False
+        query = select(Lecture.id).where(Lecture.id == lecture_id, self.watchable_clause(user))
+        return self.session.exec(query).first() is not None
+
+    def watchable_clause(self, user: User) -> ColumnElement[bool]:
+        """The SQL condition on ``Lecture`` that holds exactly for the lectures ``user`` may
+        watch (``rules.may_watch`` in SQL, the audience included): for search hits and signed
+        media URLs, filtered in the database."""
+        if user.role is Role.ADMIN:
+            return true()
+        # The statuses as constants in the SQL, as search does: PostgreSQL's generic plan for
+        # a prepared statement then still knows how few lectures each leaves in or out.
+        status = col(Lecture.status)
+        cancelled: BindParameter[LectureStatus] = bindparam(
+            "watch_cancelled", LectureStatus.CANCELLED, literal_execute=True
+        )
+        broadcast: BindParameter[list[LectureStatus]] = bindparam(
+            "watch_broadcast", sorted(BROADCAST), expanding=True, literal_execute=True
+        )
+        open_to_audience = and_(
+            status != cancelled,
+            or_(status.in_(broadcast), col(Lecture.id).in_(ready_recordings())),
+        )
+        own = col(Lecture.specialist_id) == user.id
+        return or_(own, and_(self._visible_clause(user), open_to_audience))
 
     def visible_to(self, user: User, *, limit: int = 100) -> list[Lecture]:
         """The lectures ``user`` may see, soonest or newest first."""
@@ -136,12 +218,14 @@ class LectureService:
         if user.clinic_id is None:
             # A specialist without a clinic sees the lectures they give.
             return col(Lecture.specialist_id) == user.id
-        clinic = self.clinics.get(user.clinic_id)
+        clinic = self.session.get(Clinic, user.clinic_id)
+        if clinic is None:
+            return col(Lecture.specialist_id) == user.id
         own = col(Lecture.specialist_id) == user.id if user.role is Role.SPECIALIST else false()
         return or_(own, col(Lecture.id).in_(self._audience_lectures_for(user.role, clinic)))
 
     def _audience_lectures_for(self, role: Role, clinic: Clinic) -> SelectOfScalar[int]:
-        ancestors = [c.id for c in self.clinics.ancestors(clinic)]
+        ancestors = self.clinics.ancestor_ids(clinic)
         covered = or_(
             col(LectureAudience.clinic_id) == clinic.id,
             and_(

@@ -5,8 +5,9 @@ whole transcript), so the cost of a query grows with the number of lectures that
 with how many times a common word was said in them. A lecture's score is the sum of its
 fields' relevance (BM25 on SQLite, cover density per token on PostgreSQL: both grow with how
 densely the words occur in the text), the title counting most; ``backends`` has how each
-database finds and scores the rows. Only lectures the user may see take part: the audience rule
-is part of the SQL, so a page is never cut before filtering. Then, for the lectures of the page
+database finds and scores the rows. Only lectures the user may watch take part (in the audience,
+not cancelled, playable: ``LectureService.watchable_clause``): the rule is part of the SQL, so a
+page is never cut before filtering. Then, for the lectures of the page
 only, the matching segments give the moments to jump to.
 """
 
@@ -160,7 +161,7 @@ class SearchService:
     def search(
         self, user: User, query: str, *, limit: int = 20, offset: int = 0, hits_per_lecture: int = 5
     ) -> SearchResults:
-        """Lectures ``user`` may see in which one text (the title, the keywords, the
+        """Lectures ``user`` may watch in which one text (the title, the keywords, the
         description or the transcript) holds every word of ``query``, best first; and for each,
         the moments where a segment says all of them."""
         tokens = query_tokens(query)
@@ -209,7 +210,7 @@ class SearchService:
             "cancelled", LectureStatus.CANCELLED, literal_execute=True
         )
         visible = sa_select(col(Lecture.id)).where(
-            self.lectures.visible_clause(user), col(Lecture.status) != cancelled
+            self.lectures.watchable_clause(user), col(Lecture.status) != cancelled
         )
         scored = scored_documents(self._dialect(), tokens, visible)
         weight = case(

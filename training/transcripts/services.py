@@ -88,14 +88,20 @@ class TranscriptService:
 
     def segments(self, lecture_id: int) -> list[TranscriptSegment]:
         """The lecture's transcript segments in order (none before speech-to-text has run).
-        Callers acting for a user check that the user may see the lecture first
-        (``LectureService.get_for``)."""
+        Callers acting for a user use ``segments_for``, which checks that the user may watch
+        the lecture."""
         query = (
             select(TranscriptSegment)
             .where(TranscriptSegment.lecture_id == lecture_id)
             .order_by(col(TranscriptSegment.position))
         )
         return list(self.session.exec(query))
+
+    def segments_for(self, user: User, lecture_id: int) -> list[TranscriptSegment]:
+        """The lecture's transcript for ``user``: only while they may watch the lecture
+        (``LectureService.watchable_for`` raises otherwise)."""
+        self.lectures.watchable_for(user, lecture_id)
+        return self.segments(lecture_id)
 
     def transcription(self, lecture_id: int) -> Transcription | None:
         """The stored transcript, corrections included, as captions and JSON are made from."""

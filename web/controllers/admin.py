@@ -21,6 +21,15 @@ from web.errors import PAGE_ERRORS
 from web.forms import FormData, MultipartData
 
 ROSTER_LIMIT = 5 * 1024 * 1024  # a province's roster is a few hundred KB
+DISPLAY_NAME_MAX = 200  # the column's length: PostgreSQL refuses a longer one with an error
+
+
+def uploaded_name(filename: str) -> str:
+    """The last part of an uploaded file's name, printable and short; "roster.csv" when
+    nothing of it is usable (``..``, a bare path)."""
+    name = PurePath(filename.replace("\\", "/")).name
+    name = "".join(char for char in name if char.isprintable())[:100]
+    return name if name.strip(". ") else "roster.csv"
 
 
 def require_admin(user: User) -> User:
@@ -48,16 +57,18 @@ class AdminPages(Controller):
             error = {"error": "Choose a roster file (CSV)."}
             return self._clinics_page(session, user, error, status_code=400)
         with tempfile.TemporaryDirectory() as folder:
-            # read_roster reads a path and names it in its messages: keep the uploaded name.
-            path = Path(folder) / (PurePath(upload.filename).name or "roster.csv")
+            # Stored under a name of ours (an uploaded name may be "..", hold a NUL or be too
+            # long for the file system); messages name the file as the admin knows it.
+            path = Path(folder) / "roster.csv"
             path.write_bytes(upload.file.read())
             try:
-                created, updated = ClinicService(session).import_roster(read_roster(path))
+                rows = read_roster(path, uploaded_name(upload.filename))
+                summary = ClinicService(session).import_roster(rows)
             except ValidationError as exc:
                 session.rollback()
                 return self._clinics_page(session, user, {"error": str(exc)}, status_code=400)
         session.commit()
-        return self._clinics_page(session, user, {"created": created, "updated": updated})
+        return self._clinics_page(session, user, summary._asdict())
 
     def _clinics_page(
         self, session: DbSession, user: User, result: dict[str, Any], status_code: int = 200
@@ -99,6 +110,10 @@ class AdminPages(Controller):
 
     @staticmethod
     def _create(session: DbSession, values: dict[str, str], password: str) -> User:
+        if any("\x00" in value for value in values.values()):  # PostgreSQL stores no NUL
+            raise ValidationError("a field holds a NUL character")
+        if len(values.get("display_name", "")) > DISPLAY_NAME_MAX:
+            raise ValidationError(f"a display name has at most {DISPLAY_NAME_MAX} characters")
         try:
             role = Role(values.get("role", ""))
         except ValueError:

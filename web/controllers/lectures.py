@@ -14,7 +14,7 @@ from training.accounts.models import Role, User
 from training.accounts.services import AccountService
 from training.clinics.services import ClinicService
 from training.lectures.models import Lecture, LectureStatus
-from training.lectures.rules import InvalidLecture, may_manage, require_scheduler
+from training.lectures.rules import InvalidLecture, may_manage, may_watch, require_scheduler
 from training.lectures.services import LectureService
 from training.media.pipeline import STEPS
 from training.media.services import MediaService
@@ -32,7 +32,7 @@ def library_groups(lectures: list[Lecture]) -> dict[str, list[Lecture]]:
     for lecture in lectures:
         if lecture.status is LectureStatus.LIVE:
             groups["live"].append(lecture)
-        elif lecture.status is LectureStatus.PUBLISHED:
+        elif lecture.status in (LectureStatus.PUBLISHED, LectureStatus.ENDED):
             groups["library"].append(lecture)
         else:
             groups["upcoming"].append(lecture)
@@ -123,8 +123,10 @@ class LecturePages(Controller):
                 "user": user,
                 "lecture": lecture,
                 "editable": may_manage(user, lecture),
+                "watchable": may_watch(user, lecture, lectures.recording_ready(lecture_id)),
                 "is_admin": user.role is Role.ADMIN,
-                "asset": MediaService(session, services.blobs).asset(lecture_id),
+                # Not "asset": that name is the template global of static file URLs.
+                "recording": MediaService(session, services.blobs).asset(lecture_id),
                 "audience": audience,
                 "specialist": AccountService(session).get(lecture.specialist_id),
                 "step_labels": [step.label for step in STEPS],

@@ -1,6 +1,11 @@
-"""Private media delivery: the master playlist (session + audience), signed variant playlists
-and signed media objects (the signature is the authorisation), the download link, and the
-URLs the player needs (``GET /api/v1/lectures/{id}/media``). See ``web.media_urls``."""
+"""Private media delivery: the master playlist (session + the watch rule), signed variant
+playlists and signed media objects, the download link, and the URLs the player needs
+(``GET /api/v1/lectures/{id}/media``). See ``web.media_urls``.
+
+A signature alone admits a segment (cheap: no database). Playlists, captions, thumbnail track,
+poster and download are the gate: each fetch also rechecks that the URL's user is still active
+and may still watch the lecture (``LectureService.still_watchable``), so a deactivated doctor's
+copied playlist URL, or one for a lecture cancelled since, stops working at once."""
 
 from __future__ import annotations
 
@@ -76,8 +81,8 @@ def ready_asset(services: Services, session: DbSession, lecture_id: int) -> Medi
 def audience_links(
     services: Services, session: DbSession, user: User, lecture_id: int
 ) -> MediaLinks:
-    """``user``'s media links, once they are found in the lecture's audience."""
-    LectureService(session).get_for(user, lecture_id)
+    """``user``'s media links, once they may watch the lecture (``rules.may_watch``)."""
+    LectureService(session).watchable_for(user, lecture_id)
     return links_for(services, ready_asset(services, session, lecture_id), user.id or 0)
 
 
@@ -175,11 +180,21 @@ class MediaController(Controller):
         path = path.lstrip("/")
         if not signer_for(services).verify(lecture_id, path, u, exp, sig):
             raise PermissionDeniedException("this media link is invalid or has expired")
-        links = links_for(services, ready_asset(services, session, lecture_id), int(u))
+        asset = ready_asset(services, session, lecture_id)
+        if is_gate(asset, path) and not LectureService(session).still_watchable(int(u), lecture_id):
+            raise PermissionDeniedException("this media link is no longer valid for its user")
+        links = links_for(services, asset, int(u))
         try:
             return serve_path(services, links, path, request.headers.get("range"))
         except FileNotFoundError:
             raise NotFoundException(f"no media object {path}") from None
+
+
+def is_gate(asset: MediaAsset, path: str) -> bool:
+    """Whether fetching ``path`` rechecks its user (everything but segments and sprites: the
+    files a player fetches once per viewing, not every few seconds)."""
+    once = {CAPTIONS_PATH, asset.thumbnails, asset.download, asset.poster}
+    return path.endswith(".m3u8") or path in once
 
 
 def serve_path(

@@ -47,9 +47,10 @@ class TranscriptApi(Controller):
     def transcript(
         self, session: DbSession, user: SignedInUser, lecture_id: FromPath[int]
     ) -> list[SegmentOut]:
-        """The lecture's transcript segments in order (empty before speech-to-text has run)."""
-        LectureService(session).get_for(user, lecture_id)
-        return [segment_out(s) for s in TranscriptService(session).segments(lecture_id)]
+        """The lecture's transcript segments in order (empty before speech-to-text has run);
+        404 while the user may not watch the lecture (cancelled, or not playable yet)."""
+        segments = TranscriptService(session).segments_for(user, lecture_id)
+        return [segment_out(segment) for segment in segments]
 
     @patch("/segments/{segment_id:int}", sync_to_thread=True)
     def correct_segment(

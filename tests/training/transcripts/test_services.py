@@ -16,6 +16,7 @@ from training.errors import NotFoundError, PermissionDeniedError, ValidationErro
 from training.lectures.models import Lecture
 from training.lectures.rules import LectureDraft
 from training.lectures.services import LectureService
+from training.media.models import MediaAsset, MediaState
 from training.ports import SpeechSegment, Transcription
 from training.search.models import SearchDocument, SearchSegment
 from training.search.services import SearchService
@@ -132,6 +133,12 @@ def test_a_corrected_segment_is_found_by_its_new_text_and_not_its_old_text(
     assert corrected.text == "患者出现咳嗽时先听诊。"
     assert setting.found("咳嗽")
     assert not setting.found("发热")
+    # Transcribed, so its ladder is in place: the doctor may watch it, and find it.
+    lecture_id = setting.lecture.id or 0
+    prefix = f"lectures/{lecture_id}/attempts/g1-1-test/"
+    setting.session.add(MediaAsset(lecture_id=lecture_id, state=MediaState.READY,
+                                   hls_prefix=prefix, master="master.m3u8"))  # fmt: skip
+    setting.session.commit()
     [found] = SearchService(setting.session).search(setting.doctor, "咳嗽").lectures
     assert found.moments == [4.5]
 
