@@ -155,7 +155,9 @@ def main() -> None:
         root = Path(tmp)
         sources = {
             "high motion 1080p30": high_motion_clip(root / "motion.mp4", seconds=20),
-            "slides 1080p30": lecture_clip(root / "slides.mp4", seconds=20, width=1920, height=1080),
+            "slides 1080p30": lecture_clip(
+                root / "slides.mp4", seconds=20, width=1920, height=1080
+            ),
         }
         for label, clip in sources.items():
             key = label.split()[0]

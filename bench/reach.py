@@ -21,11 +21,14 @@ import argparse
 import json
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness is in tests/support
 
 from infra.speech import resolve_model
 from samples.media import high_motion_clip, lecture_clip
@@ -46,7 +49,7 @@ def run_probe(
     link: ShapedLink, lecture: int, seconds: float, outage: float | None
 ) -> dict[str, Any]:
     probe = link.popen(
-        probe_command(link.url(), lecture, seconds, "--repeat-visit"),
+        probe_command(link.url(), lecture, seconds + (outage or 0), "--repeat-visit"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -66,8 +69,14 @@ def run_probe(
         raise RuntimeError(err.decode(errors="replace")[-2000:])
     result: dict[str, Any] = json.loads(out)
     if restored_at:
+        # Stalled when the link came back: the seconds until it played again; playing
+        # through the outage on its buffer: 0.
+        before = [name for name, t, _ in result["timeline"] if t <= restored_at[0]]
         back = [t for name, t, _ in result["timeline"] if name == "playing" and t > restored_at[0]]
-        result["resumed_s"] = round(back[0] - restored_at[0], 1) if back else None
+        if before and before[-1] == "waiting":
+            result["resumed_s"] = round(back[0] - restored_at[0], 1) if back else None
+        else:
+            result["resumed_s"] = 0.0
     return result
 
 
@@ -107,11 +116,11 @@ def main() -> None:
                 )  # fmt: skip
             lectures = {
                 "slides": publish(
-                    portal, lecture_clip(root / "slides.mp4", seconds=90), "Slide lecture"
+                    portal, lecture_clip(root / "slides.mp4", seconds=180), "Slide lecture"
                 ),
                 "camera": publish(
                     portal,
-                    high_motion_clip(root / "camera.mp4", seconds=90, width=1280, height=720),
+                    high_motion_clip(root / "camera.mp4", seconds=180, width=1280, height=720),
                     "Camera lecture",
                 ),
             }

@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and ``create_all`` see the whole schema."""
 
-from training.accounts.models import User
+from training.accounts.models import ApiToken, SignInBackoff, User
+from training.attendance.models import Heartbeat, ViewingSession
 from training.base import metadata
 from training.clinics.models import Clinic
 from training.jobs.models import Job, WorkerPresence
@@ -16,16 +17,20 @@ from training.search.models import (
 from training.transcripts.models import Transcript, TranscriptSegment
 
 __all__ = [
+    "ApiToken",
     "Clinic",
+    "Heartbeat",
     "Job",
     "Lecture",
     "LectureAudience",
     "MediaAsset",
     "SearchDocument",
     "SearchSegment",
+    "SignInBackoff",
     "Transcript",
     "TranscriptSegment",
     "User",
+    "ViewingSession",
     "WorkerPresence",
     "include_name",
     "metadata",

@@ -9,12 +9,14 @@ mode: SQLite, SeaweedFS started by the app, the Celery broker in a SQLite file, 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,6 +49,12 @@ class StorageSettings(BaseModel):
     max_concurrency: int = 4
     connect_timeout: float = 5.0
     max_attempts: int = 5
+    retention_days: float = Field(
+        7,
+        description="the cleanup job deletes what no lecture uses any more (older uploads and "
+        "captions, failed transcode attempts, abandoned multipart uploads, dead workers' "
+        "scratch directories) once it is this old",
+    )
 
 
 class JobSettings(BaseModel):
@@ -65,6 +73,9 @@ class JobSettings(BaseModel):
         "5xx, throttling) are retried, without using up their attempts",
     )
     transient_backoff_max: float = Field(120, description="longest wait between such retries")
+    cleanup_seconds: float = Field(
+        21600, description="how often the storage cleanup job runs (and once at worker start)"
+    )
     visibility_timeout: float = Field(3600, description="Redis/SQS redelivery of unacked messages")
     extra_modules: list[str] = Field(default_factory=list, description="more job-kind modules")
 
@@ -88,16 +99,60 @@ class MediaSettings(BaseModel):
         "direct for an external endpoint",
     )
     url_lifetime_seconds: int = Field(600, description="lifetime of signed media URLs")
+    encode_speed_mpixels: float = Field(
+        30,
+        description="megapixels a second one ladder ffmpeg gets through on a worker (measured "
+        "54-69 on a busy 2-core box at veryfast); a transcode's one time limit is its planned "
+        "ladder's pixels at this speed, doubled, at least an hour",
+        gt=0,
+    )
+
+
+MIN_SECRET_KEY_BYTES = 32
 
 
 class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str | None = None
-    secret_key: SecretStr | None = Field(None, description="unset: generated once in data_dir")
+    secret_key: SecretStr | None = Field(
+        None, description="at least 32 bytes; unset: generated once in data_dir"
+    )
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
     timezone: str = "Asia/Shanghai"
     max_upload_mb: int = 4096
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of reverse proxies whose X-Forwarded-For is believed",
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="set: /metrics, /metrics/http and /readyz detail need this bearer token"
+    )
+    public_schema: bool = Field(True, description="false: /schema only for signed-in users")
+    access_log: bool = Field(
+        False,
+        description="log every request (a reverse proxy usually does; off, the portal answers "
+        "heartbeats and segments faster)",
+    )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty or short key (an unset variable in a compose file) would be a known key:
+        # anyone could sign themselves a session.
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(f"at least {MIN_SECRET_KEY_BYTES} bytes; unset it to generate one")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or a network") from None
+        return value
 
 
 class Settings(BaseSettings):
@@ -161,6 +216,11 @@ class Settings(BaseSettings):
     def public_base_url(self) -> str:
         return self.web.public_base_url or f"http://{self.web.host}:{self.web.port}"
 
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS: when users reach the portal by an https:// address."""
+        return self.public_base_url.startswith("https://")
+
     def secret_key(self) -> str:
         """The signing key: the setting, or one generated once and kept in data_dir."""
         if self.web.secret_key is not None:
@@ -197,13 +257,25 @@ class Settings(BaseSettings):
 
 
 def _persisted_secret(path: Path, nbytes: int) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
+    """The secret kept in ``path``, generated by whichever process asks first. The file appears
+    complete or not at all (written aside, then hard-linked into place, which fails if it
+    exists), so processes starting together never read it empty and all end with one value."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(nbytes))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(scratch, path)
+        except FileExistsError:
+            pass  # another process was first: use its value
+        finally:
+            os.unlink(scratch)
+    value = path.read_text().strip()
+    if len(value) < nbytes:
+        raise ConfigurationError("CLINICAST_DATA_DIR", f"{path} is damaged: delete it")
     return value
 
 

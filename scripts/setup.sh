@@ -51,4 +51,6 @@ if [ ! -f "$lock_stamp" ]; then
   touch "$lock_stamp"
 fi
 mkdir -p web/static/vendor
-cp node_modules/hls.js/dist/hls.min.js web/static/vendor/hls.min.js
+cp node_modules/hls.js/dist/hls.min.js web/static/vendor/hls.min.js  # ladders with a separate audio group
+cp node_modules/hls.js/dist/hls.light.min.js web/static/vendor/hls.light.min.js  # sound muxed in: 101 kB brotli
+cp node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js  # attendance charts

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from web.translations import core, lectures, player
+from web.translations import account, attendance, core, lectures, player
 
 LOCALES = ("zh-CN", "en")
 
 CATALOGUES: dict[str, dict[str, str]] = {
-    "zh-CN": {**core.ZH_CN, **lectures.ZH_CN, **player.ZH_CN},
+    "zh-CN": {**core.ZH_CN, **lectures.ZH_CN, **player.ZH_CN, **account.ZH_CN, **attendance.ZH_CN},
     "en": {},
 }
 

@@ -127,6 +127,7 @@ def serve_command(host: str | None, port: int | None, with_worker: bool, migrate
         uvicorn.run(
             "web.app:create_app_from_environment", factory=True,
             host=settings.web.host, port=settings.web.port, log_level="info",
+            access_log=settings.web.access_log,
         )  # fmt: skip
     finally:
         for child in reversed(children):

@@ -43,8 +43,11 @@ def api_client(portal: LivePortal, username: str) -> httpx.Client:
 def publish(portal: LivePortal, clip: Path, title: str) -> int:
     """Create a lecture for the doctor's clinic, upload ``clip`` through the API, wait until
     it is published."""
-    with api_client(portal, SPECIALIST) as client:
+    client = api_client(portal, SPECIALIST)
+    try:
         return _publish(client, portal, clip, title)
+    finally:
+        client.close()
 
 
 def _publish(client: httpx.Client, portal: LivePortal, clip: Path, title: str) -> int:

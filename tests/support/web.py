@@ -22,7 +22,6 @@ from training.accounts.models import Role
 from training.accounts.services import AccountService
 from training.clinics.services import ClinicService
 from web.app import build_services, create_app
-from web.controllers import pages
 from web.state import Services
 
 PASSWORD = "village-pass-1"
@@ -133,7 +132,6 @@ def open_portal(data_dir: Path, s3: EmbeddedSeaweedFS) -> Iterator[Portal]:
         )
         session.commit()
     passwords.update({"specialist-2": PASSWORD, "doc-out": PASSWORD})
-    pages.throttle._failures.clear()
     portal = Portal(create_app(settings, services), services, passwords)
     with TestClient(portal.app) as client:
         for role in ROLES:

@@ -1,6 +1,7 @@
 """Route handlers, one module per area, named after the URLs they answer:
 
-- ``pages``: ``/``, ``/login``, ``/logout``, ``/lang/{locale}``
+- ``pages``: ``/``, ``/login``, ``/logout``, ``/lang`` (a POST)
+- ``account``: ``/account`` (tokens, password, sign out everywhere) and ``/api/v1/me…``
 - ``lectures``: the pages under ``/lectures`` (library, new lecture, one lecture)
 - ``player``: ``/lectures/{id}/watch``
 - ``media``: ``/lectures/{id}/hls/master.m3u8``, ``/lectures/{id}/download``, ``/media/…``

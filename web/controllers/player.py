@@ -12,7 +12,8 @@ from litestar.response import Template
 
 from training.clinics.services import ClinicService
 from training.errors import NotFoundError
-from training.lectures.rules import may_manage
+from training.lectures.models import LectureStatus
+from training.lectures.rules import NotWatchable, may_manage
 from training.lectures.services import LectureService
 from training.transcripts.services import TranscriptService
 from web.controllers.media import links_for, player_media, ready_asset
@@ -52,6 +53,15 @@ def quality_choices(renditions: list[dict[str, Any]]) -> list[int]:
     )
 
 
+def hls_build(renditions: list[dict[str, Any]]) -> str:
+    """hls.js's light build (no alternate audio: 101 kB instead of 155 kB on the wire) when
+    every video rung carries its own sound; the full build for ladders made with a separate
+    audio group (before 2026-12: their renditions have no ``audio_group`` key, or "audio")."""
+    video = [r for r in renditions if not r.get("audio_only")]
+    muxed = all("audio_group" in r and r["audio_group"] is None for r in video)
+    return "vendor/hls.light.min.js" if muxed else "vendor/hls.min.js"
+
+
 def parse_start(value: str) -> float:
     """``?t=`` as seconds (``90``, ``90.5``); anything else is the start."""
     try:
@@ -75,16 +85,26 @@ class PlayerController(Controller):
         lecture_id: FromPath[int],
         t: FromQuery[str] = "",
     ) -> Template:
-        """The player: HLS with a quality menu, captions, the transcript, speed, download."""
-        lecture = LectureService(session).get_for(user, lecture_id)
+        """The player: HLS with a quality menu, captions, the transcript, speed, download. A
+        lecture its audience may not watch yet is the page saying so (cancelled: 404)."""
+        lectures = LectureService(session)
+        try:
+            lecture, watchable = lectures.watchable_for(user, lecture_id), True
+        except NotWatchable:
+            lecture, watchable = lectures.get(lecture_id), False  # in the audience, though
+            if lecture.status is LectureStatus.CANCELLED:
+                raise
+        segments = TranscriptService(session).segments(lecture_id) if watchable else []
         context: dict[str, Any] = {
             "user": user,
             "lecture": lecture,
-            "segments": [segment_out(s) for s in TranscriptService(session).segments(lecture_id)],
+            "segments": [segment_out(segment) for segment in segments],
             "start": parse_start(t),
             "can_edit": may_manage(user, lecture),
             "media": None,
         }
+        if not watchable:
+            return Template("player/watch.html", context=context)
         try:
             links = links_for(services, ready_asset(services, session, lecture_id), user.id or 0)
         except NotFoundError:
@@ -98,5 +118,7 @@ class PlayerController(Controller):
             "start_rendition": start_rendition(
                 renditions, clinic.bandwidth_kbps if clinic else None
             ),
+            "bandwidth_kbps": clinic.bandwidth_kbps if clinic else None,
+            "hls_build": hls_build(renditions),
         }
         return Template("player/watch.html", context=context)

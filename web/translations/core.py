@@ -19,11 +19,12 @@ ZH_CN: dict[str, str] = {
     "draft": "草稿",
     "scheduled": "已排期",
     "live": "直播中",
+    "ended": "已结束",
     "processing": "处理中",
     "published": "可点播",
     "failed": "失败",
     "cancelled": "已取消",
     "Language": "语言",
     "Signed in as": "当前用户",
-    "Too many failed sign-ins; wait a minute.": "登录失败次数过多，请稍后再试。",
+    "Too many failed sign-ins; try again in a moment.": "登录失败次数过多，请稍候再试。",
 }

@@ -14,9 +14,21 @@ ZH_CN: dict[str, str] = {
     "Playback speed": "播放速度",
     "Download (smallest size)": "下载（最小文件）",
     "Reconnecting…": "正在重新连接…",
+    "The link is too slow for video: playing the sound only.": "网络太慢，无法播放视频：现在只播放声音。",
+    "Try video again": "再试视频",
     "The video could not be loaded. Check the connection and reload the page.": (
         "视频无法加载，请检查网络后刷新页面。"
     ),
+    # attendance: the head count
+    "How many colleagues are watching with you?": "有几位同事和您一起观看？",
+    "Count everyone in front of this screen, yourself included. It is kept for this lecture; "
+    "change it at any time with the button under the video.": (
+        "请把屏幕前的所有人都算上，包括您自己。本课程会记住这个人数，可随时用视频下方的按钮修改。"
+    ),
+    "People watching": "观看人数",
+    "Enter a whole number from 1 to 500.": "请输入 1 到 500 之间的整数。",
+    "Not now": "暂不填写",
+    "Save": "保存",
     # the transcript
     "Transcript": "文字稿",
     "Play from": "从此处播放",

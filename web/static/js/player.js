@@ -1,5 +1,6 @@
 /* Clinicast player: hls.js (or native HLS), a quality menu with "Audio only", captions,
- * playback speed, a transcript that follows playback and seeks on click, ?t= deep links.
+ * playback speed, a transcript that follows playback and seeks on click, ?t= deep links, and
+ * attendance heartbeats with the head count (heartbeat.js).
  *
  * Media URLs are signed and short-lived. When one has expired (a player paused for longer than
  * the lifetime, then resumed), the server answers 403: the player asks for fresh URLs and
@@ -22,6 +23,7 @@
     audio: data.audio || null,
     choice: "auto", // "auto", a height ("360") or "audio"
     hls: null,
+    level: -1, // the hls.js level playing (LEVEL_SWITCHED)
     lastRefresh: 0,
   };
   var api = { video: video };
@@ -30,6 +32,27 @@
   window.clinicastPlayer = api;
 
   function say(text) { if (statusLine) statusLine.textContent = text || ""; }
+
+  /* The rendition playing, as attendance reports it: a height ("360"), "audio" or "". */
+  function currentRendition() {
+    if (state.choice === "audio") return "audio";
+    var level = state.hls ? state.hls.levels[state.level] : null;
+    if (level) return level.height ? String(level.height) : "audio";
+    return !state.hls && video.videoHeight ? String(video.videoHeight) : "";
+  }
+
+  var attendance = window.clinicastAttendance && data.attendanceEndpoint
+    ? window.clinicastAttendance.start({
+      video: video,
+      lectureId: parseInt(data.lecture, 10),
+      mode: data.attendanceMode || "vod",
+      endpoint: data.attendanceEndpoint,
+      owner: data.attendanceOwner || "anonymous",
+      heartbeatSeconds: parseFloat(data.heartbeatSeconds),
+      rendition: currentRendition,
+    })
+    : null;
+  api.attendance = attendance;
 
   /* --- the source ---------------------------------------------------------------------- */
 
@@ -43,12 +66,21 @@
   function build(position, onReady) {
     var source = state.choice === "audio" && state.audio ? state.audio : state.master;
     if (state.hls) { state.hls.destroy(); state.hls = null; }
+    state.level = -1;
     var rate = video.playbackRate;
     if (window.Hls && window.Hls.isSupported()) {
-      var hls = new window.Hls({ autoStartLoad: false, startPosition: position, capLevelToPlayerSize: false });
+      var live = data.attendanceMode === "live";
+      var estimate = reach ? reach.startEstimate(parseInt(data.bandwidthKbps || "0", 10)) : 0;
+      var hls = new window.Hls(reach
+        ? reach.hlsConfig(position, estimate, live)
+        : { autoStartLoad: false, startPosition: position, capLevelToPlayerSize: false });
       state.hls = hls;
       hls.on(window.Hls.Events.MANIFEST_PARSED, function () {
-        if (state.choice !== "audio") {
+        if (state.choice === "auto" && reach && estimate) {
+          // The lower of the declared and the measured bandwidth picks the first rung.
+          var start = reach.startLevel(hls.levels, estimate);
+          if (start !== null) hls.startLevel = start;
+        } else if (state.choice !== "audio") {
           var wanted = state.choice === "auto" ? data.startRendition : state.choice;
           var index = wanted && wanted !== "audio" ? levelForHeight(hls, wanted) : -1;
           if (index >= 0) hls.startLevel = index;
@@ -57,6 +89,10 @@
         hls.startLoad(position);
         video.playbackRate = rate;
         if (onReady) onReady();
+      });
+      hls.on(window.Hls.Events.LEVEL_SWITCHED, function (event, switched) {
+        state.level = switched.level;
+        if (attendance) attendance.renditionChanged();
       });
       hls.on(window.Hls.Events.ERROR, onHlsError);
       hls.attachMedia(video);
@@ -75,17 +111,68 @@
   }
 
   function onHlsError(event, error) {
+    if (attendance && error.details === window.Hls.ErrorDetails.BUFFER_STALLED_ERROR) attendance.stalled();
     var code = error.response && error.response.code;
     if (code === 403) { refresh(); return; }
     if (!error.fatal) return;
     if (error.type === window.Hls.ErrorTypes.NETWORK_ERROR) {
+      // The link is down: keep trying (it returns by itself; the 'online' event hurries it).
       say(data.labelExpired);
-      setTimeout(function () { if (state.hls) state.hls.startLoad(); }, 3000);
+      setTimeout(resumeLoading, 3000);
     } else if (error.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
       state.hls.recoverMediaError();
     } else {
       say(data.labelError);
     }
+  }
+
+  function resumeLoading() {
+    if (!state.hls) return;
+    state.hls.startLoad(video.currentTime || -1);
+    if (!video.paused || video.readyState < 3) video.play().catch(function () {});
+  }
+
+  /* --- poor links: the sound only when even the lowest video rung stalls ------------------ */
+
+  var reach = window.clinicastReach || null;
+  var notice = document.getElementById("reach-notice");
+
+  function lowestLevel(hls) {
+    var lowest = -1;
+    for (var i = 0; i < hls.levels.length; i++) {
+      if (lowest < 0 || hls.levels[i].bitrate < hls.levels[lowest].bitrate) lowest = i;
+    }
+    return lowest;
+  }
+
+  function switchTo(choice) {
+    state.choice = choice;
+    if (quality) quality.value = choice;
+    build(video.currentTime || 0, function () { video.play().catch(function () {}); });
+  }
+
+  function fallBackToAudio() {
+    if (!state.audio || state.choice === "audio") return;
+    state.fellBack = true;
+    switchTo("audio");
+    if (notice) notice.hidden = false;
+  }
+
+  if (notice) {
+    notice.querySelector("button").addEventListener("click", function () {
+      notice.hidden = true;
+      switchTo("auto");
+    });
+  }
+  if (reach) {
+    reach.watch(video, {
+      onLowestVideoRung: function () {
+        return !!state.hls && state.choice !== "audio" && state.level >= 0 &&
+          state.level === lowestLevel(state.hls);
+      },
+      fallBack: fallBackToAudio,
+      resume: resumeLoading,
+    });
   }
 
   /* Fresh signed URLs, then the same position, quality and play state. */
