@@ -13,6 +13,7 @@ from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from training.attendance.models import Heartbeat, ViewingSession
+from training.errors import ConfigurationError
 
 HEARTBEATS: Table = Heartbeat.__table__  # type: ignore[attr-defined]
 SESSIONS: Table = ViewingSession.__table__  # type: ignore[attr-defined]
@@ -37,7 +38,10 @@ def _insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"attendance ingestion does not support {dialect}")
+    # Clinicast runs on SQLite (embedded) and PostgreSQL (scale-out), nothing else.
+    raise ConfigurationError(
+        "CLINICAST_DATABASE__URL", f"{dialect} is not supported: use SQLite or PostgreSQL"
+    )
 
 
 def _insert_ignoring(dialect: str, table: Table, *columns: str) -> Insert:
