@@ -28,6 +28,8 @@ if [ "$mode" = test ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
   command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || apt_install rabbitmq-server
   apt_install chromium fonts-noto-cjk
+  # The shaped-link tests (tests/network) make a network namespace and limit it with tc.
+  command -v tc >/dev/null && command -v ip >/dev/null || apt_install iproute2
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
