@@ -4,7 +4,6 @@ makes the live ladder from the relay, and an independent reader decodes what was
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from fractions import Fraction
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.hls import decode_segment
-from tests.support.services import free_port
+from tests.support.services import free_port, free_udp_port
 from transcoder.errors import PlanError
 from transcoder.live import LiveSegment as Seg
 from transcoder.live import (
@@ -171,12 +170,6 @@ def test_an_encoder_playlist_is_read_with_its_dates() -> None:
 
 
 # --- For real: SRT in, the live ladder out ---------------------------------------------------
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def publish(port: int, passphrase: str, seconds: float) -> subprocess.CompletedProcess[bytes]:

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from infra.live.ingest import IngestConfig, LiveIngest
-from tests.transcoder.test_live import PASSPHRASE, decode_joined, free_udp_port, publish
+from tests.support.services import free_udp_port
+from tests.transcoder.test_live import PASSPHRASE, decode_joined, publish
 from transcoder.vod import ffmpeg_executable
 
 
